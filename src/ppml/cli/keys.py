@@ -1,0 +1,137 @@
+"""Key commands: generate a key pair, inspect key files, move keys to and from python-paillier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ppml.cli.console import info, status, stdout
+from ppml.cli.passphrase import PASSPHRASE_ENV, existing_passphrase, new_passphrase
+from ppml.crypto import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
+from ppml.errors import KeyFileError
+from ppml.wire import keyfile, phe_jwk
+
+app = typer.Typer(
+    help="Inspect key files and exchange keys with python-paillier (pheutil JWK files).",
+    no_args_is_help=True,
+)
+
+ProtectOption = Annotated[
+    bool,
+    typer.Option(
+        "--protect",
+        help=f"Seal the private key under a passphrase, read from ${PASSPHRASE_ENV} "
+        "or asked for in the terminal.",
+    ),
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace key files that already exist.")]
+
+
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the two key files into.")],
+    bits: Annotated[
+        int, typer.Option("--bits", help="Modulus size in bits (at least 2048).")
+    ] = DEFAULT_KEY_BITS,
+    protect: ProtectOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Generate a Paillier key pair: OUT/public_key.json to share, OUT/private_key.json to keep.
+
+    The private key file is created with mode 0600 and never leaves the customer.
+    """
+    passphrase = new_passphrase() if protect else None
+    with status(f"Generating a {bits}-bit key pair"):
+        _, private_key = generate_keypair(bits)
+    public_path, private_path = keyfile.save_keypair(
+        out, private_key, passphrase=passphrase, overwrite=force
+    )
+    info(f"key id {private_key.key_id}")
+    info(f"public key  {public_path}  (give this to the server)")
+    sealed = ", passphrase-protected" if protect else ""
+    info(f"private key {private_path}  (keep this: mode 0600{sealed})")
+
+
+def _load_any_key(path: Path) -> tuple[str, PublicKey | PrivateKey, str]:
+    """Load a ppml key file or a pheutil JWK; return (file kind, key, protection)."""
+    data = path.read_bytes()
+    try:
+        members = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise KeyFileError(path, "not valid JSON (the file is truncated or damaged)") from None
+    kind = members.get("format") if isinstance(members, dict) else None
+    if kind == keyfile.PUBLIC_KEY_FORMAT:
+        return "ppml public key", keyfile.parse_public_key(data, path), "-"
+    if kind == keyfile.PRIVATE_KEY_FORMAT:
+        protected = isinstance(members.get("protection"), dict)
+        private_key = keyfile.parse_private_key(data, path, passphrase=existing_passphrase)
+        return "ppml private key", private_key, "passphrase" if protected else "none"
+    if isinstance(members, dict) and members.get("kty") == "DAJ":
+        jwk_key = phe_jwk.parse_jwk(data, path)
+        return "python-paillier JWK", jwk_key, "none" if isinstance(jwk_key, PrivateKey) else "-"
+    raise KeyFileError(path, "neither a ppml key file nor a python-paillier JWK")
+
+
+@app.command("show")
+def show(
+    key_file: Annotated[Path, typer.Argument(help="A ppml key file or a pheutil JWK.")],
+) -> None:
+    """Print what a key file holds: its kind, key id and size (never the secret values)."""
+    kind, key, protection = _load_any_key(key_file)
+    public_key = key.public_key if isinstance(key, PrivateKey) else key
+    part = "private" if isinstance(key, PrivateKey) else "public"
+    stdout.print(f"file        {key_file}", highlight=False)
+    stdout.print(f"kind        {kind} ({part})", highlight=False)
+    stdout.print(f"key id      {public_key.key_id}", highlight=False)
+    stdout.print(f"bits        {public_key.bits}", highlight=False)
+    stdout.print(f"protection  {protection}", highlight=False)
+
+
+@app.command("import-phe")
+def import_phe(
+    jwk_file: Annotated[
+        Path, typer.Argument(help="A pheutil JWK: `pheutil genpkey` or `pheutil extract` output.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write ppml key files into.")],
+    protect: ProtectOption = False,
+    force: ForceOption = False,
+) -> None:
+    """Import a python-paillier key into ppml key files."""
+    key = phe_jwk.load_jwk(jwk_file)
+    if isinstance(key, PrivateKey):
+        passphrase = new_passphrase() if protect else None
+        public_path, private_path = keyfile.save_keypair(
+            out, key, passphrase=passphrase, overwrite=force
+        )
+        info(f"imported key {key.key_id}: {public_path}, {private_path}")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    public_path = out / keyfile.PUBLIC_KEY_FILENAME
+    keyfile.save_public_key(key, public_path, overwrite=force)
+    info(f"imported public key {key.key_id}: {public_path}")
+
+
+@app.command("export-phe")
+def export_phe(
+    out: Annotated[Path, typer.Option("--out", help="The JWK file to write.")],
+    private_key: Annotated[
+        Path | None, typer.Option("--private-key", help="Export this ppml private key file.")
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="Export this ppml public key file.")
+    ] = None,
+    force: ForceOption = False,
+) -> None:
+    """Export a ppml key as a pheutil JWK file, for use with python-paillier."""
+    if (private_key is None) == (public_key is None):
+        raise typer.BadParameter("give exactly one of --private-key and --public-key")
+    key: PublicKey | PrivateKey
+    if private_key is not None:
+        key = keyfile.load_private_key(private_key, passphrase=existing_passphrase)
+    else:
+        assert public_key is not None
+        key = keyfile.load_public_key(public_key)
+    phe_jwk.save_jwk(key, out, overwrite=force)
+    info(f"exported key {key.key_id} to {out}")

@@ -1,0 +1,69 @@
+"""Every error ppml raises on purpose.
+
+All of them derive from :class:`PpmlError`, and each also derives from the
+built-in exception a caller would naturally catch (``ValueError``,
+``OverflowError``), so ``except ValueError`` keeps working. The CLI and the
+HTTP service map these types to exit codes and status codes; plain
+``TypeError``/``ValueError`` raised elsewhere mean a programming mistake.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PpmlError(Exception):
+    """Base class of every error ppml raises deliberately."""
+
+
+class InsecureKeyError(PpmlError, ValueError):
+    """A key is smaller than the security policy allows."""
+
+
+class InvalidKeyError(PpmlError, ValueError):
+    """Key material is inconsistent (p*q != n, composite factors, ...)."""
+
+
+class KeyMismatchError(PpmlError, ValueError):
+    """Values encrypted under different public keys were combined."""
+
+
+class InvalidCiphertextError(PpmlError, ValueError):
+    """A ciphertext is not a valid element of Z*_{n^2} for its key."""
+
+
+class EncodingError(PpmlError, ValueError):
+    """A value cannot be encoded (not a finite real number, wrong type)."""
+
+
+class PlaintextOverflowError(PpmlError, OverflowError):
+    """A value, or the result of a computation, does not fit the plaintext space.
+
+    Raised before the computation happens whenever the bound can be known in
+    advance, so a wrapped-around result is never produced silently.
+    """
+
+
+class FileFormatError(PpmlError, ValueError):
+    """A file is damaged, truncated, of an unknown version or of the wrong kind.
+
+    The message always starts with the file's path, so a one-line report is
+    enough for the user to know what to fix.
+    """
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{path}: {problem}")
+
+
+class KeyFileError(FileFormatError):
+    """A key file cannot be read."""
+
+
+class UnsupportedVersionError(FileFormatError):
+    """A file declares a format version this release does not read."""
+
+
+class PassphraseError(KeyFileError):
+    """A protected private key needs a passphrase that is missing or wrong."""

@@ -1,0 +1,248 @@
+"""Key files: round trips, permissions, atomic writing, passphrases and damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from ppml.crypto import PrivateKey, PublicKey, generate_keypair
+from ppml.errors import (
+    FileFormatError,
+    KeyFileError,
+    PassphraseError,
+    UnsupportedVersionError,
+)
+from ppml.wire.keyfile import (
+    Argon2Settings,
+    is_protected,
+    load_private_key,
+    load_public_key,
+    save_keypair,
+    save_private_key,
+    save_public_key,
+)
+
+# Cheap settings keep the tests fast; the format and code path are the same.
+LIGHT = Argon2Settings(iterations=1, lanes=1, memory_kib=1024)
+
+
+def test_round_trip(tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]) -> None:
+    public_key, private_key = real_keypair
+    public_path, private_path = save_keypair(tmp_path, private_key)
+    assert load_public_key(public_path) == public_key
+    loaded = load_private_key(private_path)
+    assert loaded == private_key
+    assert loaded.decrypt(public_key.encrypt(-12345)) == -12345
+
+
+def test_private_key_file_is_owner_only(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    old_umask = os.umask(0)  # even a permissive umask must not widen the mode
+    try:
+        public_path, private_path = save_keypair(tmp_path, real_keypair[1])
+    finally:
+        os.umask(old_umask)
+    assert stat.filemode(private_path.stat().st_mode) == "-rw-------"
+    assert stat.filemode(public_path.stat().st_mode) == "-rw-r--r--"
+
+
+def test_existing_keys_are_not_replaced(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    save_keypair(tmp_path, real_keypair[1])
+    before = (tmp_path / "private_key.json").read_bytes()
+    with pytest.raises(FileExistsError):
+        save_keypair(tmp_path, real_keypair[1])
+    with pytest.raises(FileExistsError):
+        save_private_key(real_keypair[1], tmp_path / "private_key.json")
+    assert (tmp_path / "private_key.json").read_bytes() == before
+    save_keypair(tmp_path, real_keypair[1], overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private_key.json", "public_key.json"]
+
+
+def test_documents_are_versioned_json(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    public_path, private_path = save_keypair(tmp_path, real_keypair[1])
+    public_doc = json.loads(public_path.read_text())
+    private_doc = json.loads(private_path.read_text())
+    assert list(public_doc)[:2] == ["format", "version"]
+    assert public_doc["format"] == "ppml.paillier.public-key" and public_doc["version"] == 1
+    assert public_doc["key_id"] == real_keypair[0].key_id and public_doc["bits"] == 2048
+    assert private_doc["format"] == "ppml.paillier.private-key"
+    assert private_doc["protection"] == "none"
+    assert "p" not in public_doc and "q" not in public_doc
+
+
+class TestPassphrase:
+    def test_protected_round_trip(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="correct horse", argon2=LIGHT)
+        text = path.read_text()
+        assert format(real_keypair[1].p, "x") not in text
+        assert is_protected(path)
+        assert load_private_key(path, passphrase="correct horse") == real_keypair[1]
+        assert load_private_key(path, passphrase=lambda: b"correct horse") == real_keypair[1]
+
+    def test_default_settings_work(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="pw")
+        protection = json.loads(path.read_text())["protection"]
+        assert protection["kdf"] == "argon2id" and protection["memory_kib"] == 65536
+        assert load_private_key(path, passphrase="pw") == real_keypair[1]
+
+    def test_wrong_passphrase(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="right", argon2=LIGHT)
+        with pytest.raises(PassphraseError, match="wrong passphrase") as caught:
+            load_private_key(path, passphrase="wrong")
+        assert str(path) in str(caught.value)
+
+    def test_missing_passphrase(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="right", argon2=LIGHT)
+        with pytest.raises(PassphraseError, match="passphrase is needed"):
+            load_private_key(path)
+        with pytest.raises(PassphraseError, match="empty"):
+            load_private_key(path, passphrase="")
+
+    def test_passphrase_is_asked_only_when_needed(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path)
+
+        def never() -> str:
+            raise AssertionError("asked for a passphrase the file does not need")
+
+        assert load_private_key(path, passphrase=never) == real_keypair[1]
+
+    def test_header_is_authenticated(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="pw", argon2=LIGHT)
+        document = json.loads(path.read_text())
+        document["protection"]["iterations"] = 2
+        path.write_text(json.dumps(document))
+        with pytest.raises(PassphraseError, match="altered"):
+            load_private_key(path, passphrase="pw")
+
+    def test_hostile_kdf_settings_are_refused(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> None:
+        path = tmp_path / "private_key.json"
+        save_private_key(real_keypair[1], path, passphrase="pw", argon2=LIGHT)
+        document = json.loads(path.read_text())
+        document["protection"]["memory_kib"] = 1 << 40
+        path.write_text(json.dumps(document))
+        with pytest.raises(KeyFileError, match="out of the accepted range"):
+            load_private_key(path, passphrase="pw")
+
+
+class TestDamagedFiles:
+    @pytest.fixture
+    def files(
+        self, tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+    ) -> tuple[Path, Path]:
+        return save_keypair(tmp_path, real_keypair[1])
+
+    @pytest.mark.parametrize("which", [0, 1])
+    def test_truncated(self, files: tuple[Path, Path], which: int) -> None:
+        path = files[which]
+        path.write_bytes(path.read_bytes()[:100])
+        loader = load_public_key if which == 0 else load_private_key
+        with pytest.raises(KeyFileError, match="truncated") as caught:
+            loader(path)
+        assert str(caught.value).startswith(str(path))
+
+    @pytest.mark.parametrize("which", [0, 1])
+    def test_unknown_version(self, files: tuple[Path, Path], which: int) -> None:
+        path = files[which]
+        document = json.loads(path.read_text())
+        document["version"] = 99
+        path.write_text(json.dumps(document))
+        loader = load_public_key if which == 0 else load_private_key
+        with pytest.raises(UnsupportedVersionError, match="version 99 is not supported"):
+            loader(path)
+
+    def test_wrong_kind_of_document(self, files: tuple[Path, Path]) -> None:
+        with pytest.raises(KeyFileError, match=r"expected a 'ppml\.paillier\.private-key'"):
+            load_private_key(files[0])
+
+    def test_altered_modulus(self, files: tuple[Path, Path]) -> None:
+        path = files[0]
+        document = json.loads(path.read_text())
+        document["n"] = format(int(document["n"], 16) + 2, "x")
+        path.write_text(json.dumps(document))
+        with pytest.raises(KeyFileError, match="key_id"):
+            load_public_key(path)
+
+    def test_altered_factor(self, files: tuple[Path, Path]) -> None:
+        path = files[1]
+        document = json.loads(path.read_text())
+        document["p"] = format(int(document["p"], 16) + 2, "x")
+        path.write_text(json.dumps(document))
+        with pytest.raises(KeyFileError, match="damaged"):
+            load_private_key(path)
+
+    @pytest.mark.parametrize(
+        ("field", "value", "message"),
+        [
+            ("n", 12345, "must be of type str"),
+            ("n", "xyz", "hexadecimal"),
+            ("bits", 4096, "'bits' does not match"),
+            ("version", "1", "must be of type int"),
+        ],
+    )
+    def test_bad_fields(
+        self, files: tuple[Path, Path], field: str, value: object, message: str
+    ) -> None:
+        path = files[0]
+        document = json.loads(path.read_text())
+        document[field] = value
+        path.write_text(json.dumps(document))
+        with pytest.raises(FileFormatError, match=message):
+            load_public_key(path)
+
+    def test_missing_and_oversized_files(self, tmp_path: Path) -> None:
+        with pytest.raises(KeyFileError, match="no such file"):
+            load_public_key(tmp_path / "absent.json")
+        huge = tmp_path / "huge.json"
+        huge.write_bytes(b" " * (2 << 20))
+        with pytest.raises(KeyFileError, match="refusing to read"):
+            load_public_key(huge)
+
+    def test_small_keys_are_refused_on_load(self, tmp_path: Path) -> None:
+        _, small = generate_keypair(1024, insecure_test_key=True)
+        public_path, private_path = save_keypair(tmp_path, small)
+        with pytest.raises(KeyFileError, match="1024-bit Paillier modulus is too small"):
+            load_public_key(public_path)
+        with pytest.raises(KeyFileError, match="too small"):
+            load_private_key(private_path)
+        assert load_public_key(public_path, min_bits=1024) == small.public_key
+
+
+def test_failed_write_leaves_nothing_behind(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="No space"):
+        save_public_key(real_keypair[0], tmp_path / "public_key.json")
+    assert list(tmp_path.iterdir()) == []

@@ -73,6 +73,10 @@ class TestKeyGeneration:
         with pytest.raises(InvalidKeyError, match="not prime"):
             PrivateKey.from_factors(P_SMALL * 3, Q_SMALL)
 
+    def test_factor_order_does_not_matter(self, private_key: PrivateKey) -> None:
+        swapped = PrivateKey(private_key.public_key, private_key.q, private_key.p)
+        assert swapped == private_key and swapped.p < swapped.q
+
     def test_repr_hides_the_factors(self, private_key: PrivateKey) -> None:
         text = repr(private_key) + str(private_key)
         assert str(private_key.p) not in text and str(private_key.q) not in text

@@ -244,7 +244,8 @@ class Ciphertext:
 class PrivateKey:
     """A Paillier private key: the prime factors p and q of the public modulus.
 
-    Construction verifies that p and q are distinct primes whose product is n.
+    Construction verifies that p and q are distinct primes whose product is n,
+    and stores them in canonical order (p < q), so equal keys compare equal.
     The factors never appear in ``repr``.
     """
 
@@ -254,7 +255,9 @@ class PrivateKey:
     _crt: _DecryptionCrt = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        p, q = self.p, self.q
+        p, q = sorted((self.p, self.q))
+        object.__setattr__(self, "p", p)
+        object.__setattr__(self, "q", q)
         if p == q or p * q != self.public_key.n:
             raise InvalidKeyError("the private key's factors do not match the public modulus")
         if not (is_probable_prime(p) and is_probable_prime(q)):

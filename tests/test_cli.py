@@ -38,7 +38,7 @@ def test_version() -> None:
 def test_help_lists_the_commands() -> None:
     code, out, _ = run_cli("--help")
     assert code == 0
-    for command in ("keygen", "keys", "demo"):
+    for command in ("keygen", "train", "encrypt", "predict", "decrypt", "keys", "demo"):
         assert command in out
 
 
@@ -165,7 +165,10 @@ def test_phe_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_demo_runs(tmp_path: Path) -> None:
-    code, out, err = run_cli("demo", "--bits", "2048", "--keys", str(tmp_path))
+    code, out, err = run_cli("demo", "--bits", "2048", "--rows", "3", "--workdir", str(tmp_path))
     assert code == 0, err
-    assert "scalar product" in out and "NO" not in out
-    assert stat.filemode((tmp_path / "private_key.json").stat().st_mode) == "-rw-------"
+    assert "encrypted flow" in out and "largest relative difference" in err
+    customer = tmp_path / "customer"
+    assert stat.filemode((customer / "keys" / "private_key.json").stat().st_mode) == "-rw-------"
+    # Each role's folder holds only its own secrets.
+    assert not (customer / "model.json").exists() and not list((tmp_path / "server").rglob("*key*"))

@@ -16,6 +16,10 @@ class PpmlError(Exception):
     """Base class of every error ppml raises deliberately."""
 
 
+class SettingError(PpmlError, ValueError):
+    """A setting given to ppml is invalid (an unknown estimator, a holdout of 1.5, ...)."""
+
+
 class InsecureKeyError(PpmlError, ValueError):
     """A key is smaller than the security policy allows."""
 
@@ -67,3 +71,34 @@ class UnsupportedVersionError(FileFormatError):
 
 class PassphraseError(KeyFileError):
     """A protected private key needs a passphrase that is missing or wrong."""
+
+
+class DataError(PpmlError, ValueError):
+    """An input row cannot be used: a missing column, an unparsable or out-of-range value.
+
+    The message names the file, the row (1 = first data row), its line in the
+    file, the column and the offending value.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        path: str | Path | None = None,
+        row: int | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.row, self.line, self.column, self.problem = row, line, column, problem
+        where = []
+        if row is not None:
+            where.append(f"row {row}" + (f" (line {line})" if line is not None else ""))
+        if column is not None:
+            where.append(f"column {column!r}")
+        parts = ([] if path is None else [str(path)]) + ([", ".join(where)] if where else [])
+        super().__init__(": ".join([*parts, problem]))
+
+
+class SpecMismatchError(PpmlError, ValueError):
+    """A document was made for another feature spec, key or model than the one at hand."""

@@ -40,13 +40,14 @@ class DocumentReader:
         """Build the error to raise for ``problem``."""
         return self._error(self.path, problem)
 
-    def get(self, name: str, kind: type[Any]) -> Any:
+    def get(self, name: str, kind: Any) -> Any:
         """Return member ``name``, which must exist and be of type ``kind``."""
         if name not in self.members:
             raise self.fail(f"missing field {name!r}")
         value = self.members[name]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(f"field {name!r} must be of type {kind.__name__}")
+            expected = getattr(kind, "__name__", str(kind))
+            raise self.fail(f"field {name!r} must be of type {expected}")
         return value
 
     def hex_int(self, name: str) -> int:

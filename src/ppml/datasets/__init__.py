@@ -1,0 +1,13 @@
+"""Data sets shipped with ppml (see SOURCE.md beside this file for provenance)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+LAPTOPS_TARGET = "Price"
+
+
+def laptops_csv() -> Path:
+    """Path of the bundled laptop price data set (1303 laptops, 12 columns)."""
+    return Path(str(resources.files(__name__).joinpath("laptop_data.csv")))

@@ -1,0 +1,7 @@
+"""From raw table rows to model inputs: recipes, the public feature spec, CSV reading."""
+
+from ppml.features.recipes import GenericRecipe, LaptopRecipe, Recipe
+from ppml.features.spec import FeatureSpec, Target
+from ppml.features.table import CsvTable
+
+__all__ = ["CsvTable", "FeatureSpec", "GenericRecipe", "LaptopRecipe", "Recipe", "Target"]

@@ -1,0 +1,305 @@
+"""The public feature spec: everything a customer needs to turn its rows into model inputs.
+
+It names the recipe, the numeric fields with their declared bounds, the
+categories of each categorical field (one-hot encoded, in order), what
+happens to a category the spec does not list, the fixed-point precision of
+every encrypted feature, and the target's transform. It holds no weights.
+Its ``spec_id`` is a hash of its content, so query files can name it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ppml.encoding import FixedPoint
+from ppml.errors import DataError, FileFormatError
+from ppml.features.recipes import FieldError, Recipe, recipe_from_parameters
+from ppml.features.table import CsvTable, Row
+from ppml.fileio import write_atomic
+from ppml.wire.document import (
+    DocumentReader,
+    canonical_json,
+    dump_document,
+    parse_document,
+    read_document_bytes,
+)
+
+SPEC_FORMAT = "ppml.feature-spec"
+SPEC_VERSION = 1
+DEFAULT_FRAC_BITS = 40
+DEFAULT_MIN_CATEGORY_COUNT = 10
+
+UnseenPolicy = Literal["ignore", "error"]
+TargetTransformName = Literal["none", "log"]
+
+
+@dataclass(frozen=True, slots=True)
+class NumericFeature:
+    """A numeric field and the closed interval its values must lie in."""
+
+    name: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalFeature:
+    """A categorical field and its known categories, one one-hot feature each."""
+
+    name: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The predicted column and the transform the model was fitted on (``log``: ln y)."""
+
+    name: str
+    transform: TargetTransformName = "none"
+
+    def forward(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """From target units to the model's scale."""
+        if self.transform == "log":
+            return np.log(values)
+        return values
+
+    def inverse(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
+        """From the model's scale back to target units."""
+        if self.transform == "log":
+            return np.exp(values)
+        return values
+
+
+def _widened(low: float, high: float) -> tuple[float, float]:
+    # Declared bounds reach one observed range beyond the observed values, so
+    # ordinary new rows pass while absurd ones (a 5000 GB RAM typo) are refused.
+    span = max(high - low, abs(high), 1.0)
+    new_low = low - span
+    if low >= 0:
+        new_low = max(new_low, 0.0)
+    return new_low, high + span
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The public description of a model's inputs (see the module docstring)."""
+
+    recipe: Recipe
+    numeric: tuple[NumericFeature, ...]
+    categorical: tuple[CategoricalFeature, ...]
+    target: Target
+    unseen: UnseenPolicy = "ignore"
+    frac_bits: int = DEFAULT_FRAC_BITS
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Model inputs in order: numeric fields, then ``field=category`` indicators."""
+        return tuple(f.name for f in self.numeric) + tuple(
+            f"{field.name}={category}"
+            for field in self.categorical
+            for category in field.categories
+        )
+
+    @property
+    def bounds(self) -> tuple[tuple[float, float], ...]:
+        """Declared (low, high) of every model input, in order."""
+        indicator = (0.0, 1.0)
+        return tuple((f.low, f.high) for f in self.numeric) + tuple(
+            indicator for field in self.categorical for _ in field.categories
+        )
+
+    @property
+    def fixed_point(self) -> FixedPoint:
+        """The encoding of every encrypted feature."""
+        return FixedPoint(self.frac_bits)
+
+    @property
+    def spec_id(self) -> str:
+        """A fingerprint of the spec's content."""
+        return hashlib.sha256(canonical_json(self._content())).hexdigest()[:32]
+
+    @classmethod
+    def fit(
+        cls,
+        recipe: Recipe,
+        fields: Sequence[tuple[dict[str, float], dict[str, str]]],
+        target: Target,
+        *,
+        unseen: UnseenPolicy = "ignore",
+        frac_bits: int = DEFAULT_FRAC_BITS,
+        min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
+    ) -> FeatureSpec:
+        """Learn bounds and categories from training rows' fields.
+
+        Categories seen fewer than ``min_category_count`` times are left out,
+        so they are treated like unseen ones (under ``ignore``: all indicators
+        zero, the intercept's baseline).
+        """
+        if not fields:
+            raise DataError("no training rows")
+        numeric = []
+        for name in recipe.numeric_fields:
+            values = [numbers[name] for numbers, _ in fields]
+            if set(values) <= {0.0, 1.0}:
+                numeric.append(NumericFeature(name, 0.0, 1.0))  # a flag stays a flag
+            else:
+                numeric.append(NumericFeature(name, *_widened(min(values), max(values))))
+        categorical = []
+        for name in recipe.categorical_fields:
+            counts = Counter(categories[name] for _, categories in fields)
+            kept = sorted(
+                (value for value, count in counts.items() if count >= min_category_count),
+                key=lambda value: (-counts[value], value),
+            )
+            categorical.append(CategoricalFeature(name, tuple(kept)))
+        return cls(recipe, tuple(numeric), tuple(categorical), target, unseen, frac_bits)
+
+    def vectorize(self, fields: tuple[dict[str, float], dict[str, str]]) -> NDArray[np.float64]:
+        """The model inputs of one row's fields (no bounds check)."""
+        numbers, categories = fields
+        vector = [numbers[f.name] for f in self.numeric]
+        for field in self.categorical:
+            value = categories[field.name]
+            if self.unseen == "error" and value not in field.categories:
+                raise FieldError(
+                    field.name, value, "", problem=f"unknown {field.name} category {value!r}"
+                )
+            vector.extend(float(value == category) for category in field.categories)
+        return np.array(vector, dtype=np.float64)
+
+    def check_bounds(self, vector: NDArray[np.float64]) -> None:
+        """Raise :class:`FieldError` for the first input outside its declared bounds."""
+        for feature, value in zip(self.numeric, vector, strict=False):
+            if not feature.low <= value <= feature.high:
+                raise FieldError(
+                    feature.name,
+                    repr(float(value)),
+                    "",
+                    problem=f"{feature.name} = {float(value):g} is outside the declared bounds "
+                    f"[{feature.low:g}, {feature.high:g}]",
+                )
+
+    def transform_row(self, row: Row, path: str | Path | None = None) -> NDArray[np.float64]:
+        """Model inputs of one raw row, with every problem reported as a :class:`DataError`."""
+        try:
+            vector = self.vectorize(self.recipe.derive(row.cells))
+            self.check_bounds(vector)
+        except FieldError as error:
+            raise DataError(
+                str(error), path=path, row=row.number, line=row.line, column=error.column
+            ) from None
+        return vector
+
+    def transform_table(self, table: CsvTable) -> Iterator[NDArray[np.float64]]:
+        """Model inputs of every row of a table, in order."""
+        for row in table.rows():
+            yield self.transform_row(row, table.path)
+
+    def open_table(self, path: str | Path) -> CsvTable:
+        """Open a CSV file, checking that it has every column the recipe reads."""
+        return CsvTable(path, self.recipe.input_columns)
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "recipe": {"name": self.recipe.name, **self.recipe.parameters()},
+            "input_columns": list(self.recipe.input_columns),
+            "numeric": [{"name": f.name, "low": f.low, "high": f.high} for f in self.numeric],
+            "categorical": [
+                {"name": f.name, "categories": list(f.categories)} for f in self.categorical
+            ],
+            "unseen_categories": self.unseen,
+            "encoding": {"frac_bits": self.frac_bits},
+            "target": {"name": self.target.name, "transform": self.target.transform},
+            "features": list(self.feature_names),
+        }
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document of the spec."""
+        return {
+            "format": SPEC_FORMAT,
+            "version": SPEC_VERSION,
+            "spec_id": self.spec_id,
+            **self._content(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write ``features.json`` atomically."""
+        write_atomic(path, dump_document(self.to_document()))
+
+    @classmethod
+    def parse(cls, data: bytes, path: str | Path | None = None) -> FeatureSpec:
+        """Parse a spec document, checking that its id matches its content."""
+        document = parse_document(
+            data,
+            path,
+            expected_format=SPEC_FORMAT,
+            supported_versions=frozenset({SPEC_VERSION}),
+            error=FileFormatError,
+        )
+        try:
+            spec = _spec_from_document(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise document.fail(f"invalid feature spec ({error})") from None
+        if spec.spec_id != document.get("spec_id", str):
+            raise document.fail("spec_id does not match the content (the file was altered)")
+        return spec
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSpec:
+        """Load ``features.json``."""
+        return cls.parse(read_document_bytes(path, FileFormatError), path)
+
+
+def _spec_from_document(document: DocumentReader) -> FeatureSpec:
+    recipe_members = dict(document.get("recipe", dict))
+    recipe = recipe_from_parameters(str(recipe_members.pop("name")), recipe_members)
+    numeric = tuple(
+        NumericFeature(str(item["name"]), float(item["low"]), float(item["high"]))
+        for item in document.get("numeric", list)
+    )
+    categorical = tuple(
+        CategoricalFeature(str(item["name"]), tuple(str(c) for c in item["categories"]))
+        for item in document.get("categorical", list)
+    )
+    if [f.name for f in numeric] != list(recipe.numeric_fields) or [
+        f.name for f in categorical
+    ] != list(recipe.categorical_fields):
+        raise ValueError("fields do not match the recipe")
+    if any(
+        not (math.isfinite(f.low) and math.isfinite(f.high) and f.low <= f.high) for f in numeric
+    ):
+        raise ValueError("bounds must be finite with low <= high")
+    unseen = document.get("unseen_categories", str)
+    if unseen not in ("ignore", "error"):
+        raise ValueError("unseen_categories must be 'ignore' or 'error'")
+    frac_bits = int(document.reader("encoding").get("frac_bits", int))
+    if not 0 <= frac_bits <= 256:
+        raise ValueError("frac_bits must be between 0 and 256")
+    target_members = document.reader("target")
+    transform = target_members.get("transform", str)
+    if transform not in ("none", "log"):
+        raise ValueError("target transform must be 'none' or 'log'")
+    target = Target(target_members.get("name", str), transform)
+    return FeatureSpec(recipe, numeric, categorical, target, unseen, frac_bits)
+
+
+def fields_of_table(
+    recipe: Recipe, table: CsvTable
+) -> Iterable[tuple[Row, tuple[dict[str, float], dict[str, str]]]]:
+    """Each row of ``table`` with its derived fields; problems become :class:`DataError`."""
+    for row in table.rows():
+        try:
+            yield row, recipe.derive(row.cells)
+        except FieldError as error:
+            raise DataError(
+                str(error), path=table.path, row=row.number, line=row.line, column=error.column
+            ) from None

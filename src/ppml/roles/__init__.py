@@ -1,0 +1,1 @@
+"""The two parties: the customer (keys, encryption, decryption) and the server (prediction)."""

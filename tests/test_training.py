@@ -1,0 +1,124 @@
+"""Server-side training: quality on the laptops, generic tables, estimators and outputs."""
+
+from __future__ import annotations
+
+import csv
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+
+from ppml.datasets import laptops_csv
+from ppml.errors import DataError, SettingError
+from ppml.features import GenericRecipe, LaptopRecipe
+from ppml.model import LinearModel
+from ppml.model.training import TrainingResult, make_estimator, train
+
+
+@pytest.fixture(scope="module")
+def laptops() -> TrainingResult:
+    return train(laptops_csv(), "Price")
+
+
+def test_laptop_model_quality(laptops: TrainingResult) -> None:
+    assert isinstance(laptops.spec.recipe, LaptopRecipe)
+    assert laptops.spec.target.transform == "log"
+    assert laptops.cross_validation.r2 >= 0.83
+    assert laptops.holdout is not None and laptops.holdout.r2 >= 0.8
+    assert laptops.training_rows + laptops.holdout_rows == 1303
+    # Collinear indicators (every Apple runs macOS) must not blow the weights up.
+    assert max(abs(w) for w in laptops.model.weights) < 100
+
+
+def test_folded_weights_reproduce_the_pipeline(laptops: TrainingResult) -> None:
+    from ppml.roles.customer import read_inputs
+
+    inputs = read_inputs(laptops.spec, laptops_csv())
+    np.testing.assert_allclose(
+        laptops.model.predict(inputs), laptops.estimator.predict(inputs), rtol=1e-12
+    )
+
+
+def test_holdout_zero_uses_every_row() -> None:
+    result = train(laptops_csv(), "Price", holdout=0)
+    assert result.training_rows == 1303 and result.holdout is None
+    assert result.cross_validation.r2 >= 0.83
+
+
+@pytest.mark.parametrize("name", ["Ridge", "ridge", "Lasso", "HuberRegressor", "BayesianRidge"])
+def test_other_estimators(name: str) -> None:
+    params = (
+        {"alpha": 1e-4}
+        if name == "Lasso"
+        else {"max_iter": 1000}
+        if name == "HuberRegressor"
+        else None
+    )
+    result = train(laptops_csv(), "Price", estimator=name, params=params, holdout=0.2)
+    assert result.cross_validation.r2 > 0.8
+    assert result.model.estimator.lower() == make_estimator(name).__class__.__name__.lower()
+
+
+@pytest.mark.parametrize("name", ["RandomForestRegressor", "LogisticRegression__x", "os.system"])
+def test_unknown_estimators_are_refused(name: str) -> None:
+    with pytest.raises(SettingError):
+        make_estimator(name)
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(SettingError, match="bad parameters"):
+        make_estimator("Ridge", {"nonsense": 1})
+    with pytest.raises(SettingError, match="holdout"):
+        train(laptops_csv(), "Price", holdout=1.5)
+
+
+def write_diabetes(path: Path) -> None:
+    data = load_diabetes()
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*data.feature_names, "progression"])
+        for features, target in zip(data.data, data.target, strict=True):
+            writer.writerow([*(repr(float(v)) for v in features), repr(float(target))])
+
+
+def test_generic_numeric_table(tmp_path: Path) -> None:
+    write_diabetes(tmp_path / "diabetes.csv")
+    result = train(tmp_path / "diabetes.csv", "progression")
+    assert isinstance(result.spec.recipe, GenericRecipe)
+    assert result.spec.target.transform == "none"
+    assert len(result.model.weights) == 10
+    assert 0.3 < result.cross_validation.r2 < 0.6  # the data set's known difficulty
+
+
+def test_generic_table_with_text_columns(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "shop.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["size", "colour", "price"])
+        for _ in range(200):
+            size, colour = rng.uniform(1, 10), rng.choice(["red", "green", "blue"])
+            bonus = {"red": 5.0, "green": 0.0, "blue": -3.0}[colour]
+            writer.writerow([size, colour, 2 * size + bonus + rng.normal(0, 0.1)])
+    result = train(path, "price", min_category_count=1)
+    assert result.spec.recipe == GenericRecipe(("size",), ("colour",))
+    weights = dict(zip(result.model.feature_names, result.model.weights, strict=True))
+    assert weights["size"] == pytest.approx(2.0, abs=0.05)
+    assert weights["colour=red"] - weights["colour=blue"] == pytest.approx(8.0, abs=0.1)
+
+
+def test_bad_training_data(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i}\n" for i in range(20)) + "3,lots\n")
+    with pytest.raises(DataError, match=r"row 21 \(line 22\), column 'y': cannot read 'lots'"):
+        train(path, "y")
+    with pytest.raises(DataError, match="missing column 'price'"):
+        train(path, "price")
+
+
+def test_model_file(tmp_path: Path, laptops: TrainingResult) -> None:
+    laptops.model.save(tmp_path / "model.json")
+    assert stat.filemode((tmp_path / "model.json").stat().st_mode) == "-rw-------"
+    assert LinearModel.load(tmp_path / "model.json") == laptops.model

@@ -154,31 +154,39 @@ class TestRefusals:
         assert "made for key" in line
 
     def test_tampered_query_ciphertext(self, flow: dict[str, Path], tmp_path: Path) -> None:
-        document = json.loads((flow["server"] / "query.json").read_text())
-        width = len(base64.b64decode(document["ciphertexts"][0][0]))
-        document["ciphertexts"][2][7] = base64.b64encode(b"\xff" * width).decode()
+        lines = (flow["server"] / "query.json").read_text().splitlines()
+        block = json.loads(lines[1])
+        width = len(base64.b64decode(block["ciphertexts"][0]))
+        block["ciphertexts"][7] = base64.b64encode(b"\xff" * width).decode()
+        lines[1] = json.dumps(block)
         tampered = tmp_path / "query.json"
-        tampered.write_text(json.dumps(document))
+        tampered.write_text("\n".join(lines) + "\n")
         out = tmp_path / "result.json"
         line = refused(
             out, "predict", "--model", flow["server"] / "model", "--input", tampered, "--out", out
         )
-        assert line.startswith(f"error: {tampered}: row 3, feature 8: ciphertext out of range")
+        assert (
+            line
+            == f"error: {tampered}: rows 1-{SAMPLE_ROWS}, feature 8: ciphertext out of range: it must satisfy 0 < c < n^2"
+        )
 
     def test_tampered_result_ciphertext(self, flow: dict[str, Path], tmp_path: Path) -> None:
-        document = json.loads((flow["customer"] / "result.json").read_text())
-        first = int.from_bytes(base64.b64decode(document["ciphertexts"][0]), "big")
-        width = len(base64.b64decode(document["ciphertexts"][0]))
-        # Squaring keeps it a valid ciphertext but doubles the plaintext far past its bound.
+        lines = (flow["customer"] / "result.json").read_text().splitlines()
+        block = json.loads(lines[1])
+        first = int.from_bytes(base64.b64decode(block["ciphertext"]), "big")
+        width = len(base64.b64decode(block["ciphertext"]))
+        # A power keeps it a valid ciphertext but multiplies the plaintext far past its bound.
         n = int(json.loads((flow["customer"] / "keys" / "public_key.json").read_text())["n"], 16)
-        forged = pow(first, 1 << 200, n * n)
-        document["ciphertexts"][0] = base64.b64encode(forged.to_bytes(width, "big")).decode()
+        block["ciphertext"] = base64.b64encode(
+            pow(first, 1 << 200, n * n).to_bytes(width, "big")
+        ).decode()
+        lines[1] = json.dumps(block)
         tampered = tmp_path / "result.json"
-        tampered.write_text(json.dumps(document))
+        tampered.write_text("\n".join(lines) + "\n")
         out = tmp_path / "prices.csv"
         line = refused(out, "decrypt", "--private-key", flow["customer"] / "keys" / "private_key.json",
                        "--input", tampered, "--out", out)  # fmt: skip
-        assert "prediction 1 decrypts outside the result's declared bound" in line
+        assert "block 1 decrypts outside the result's declared bound" in line
 
     @pytest.mark.parametrize("which", ["query", "result"])
     def test_truncated_files(self, flow: dict[str, Path], tmp_path: Path, which: str) -> None:
@@ -201,7 +209,7 @@ class TestRefusals:
             out = tmp_path / "prices.csv"
             line = refused(out, "decrypt", "--private-key", flow["customer"] / "keys" / "private_key.json",
                            "--input", truncated, "--out", out)  # fmt: skip
-        assert line == f"error: {truncated}: not valid JSON (the file is truncated or damaged)"
+        assert line.startswith(f"error: {truncated}: ") and "truncated" in line
 
     def test_bad_estimator(self, tmp_path: Path) -> None:
         out = tmp_path / "model" / "model.json"

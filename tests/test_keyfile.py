@@ -72,7 +72,8 @@ def test_documents_are_versioned_json(
     public_doc = json.loads(public_path.read_text())
     private_doc = json.loads(private_path.read_text())
     assert list(public_doc)[:2] == ["format", "version"]
-    assert public_doc["format"] == "ppml.paillier.public-key" and public_doc["version"] == 1
+    assert public_doc["format"] == "ppml.paillier.public-key" and public_doc["version"] == 2
+    assert public_doc["randomness"] == "djn" and int(public_doc["djn_h_s"], 16) > 1
     assert public_doc["key_id"] == real_keypair[0].key_id and public_doc["bits"] == 2048
     assert private_doc["format"] == "ppml.paillier.private-key"
     assert private_doc["protection"] == "none"
@@ -246,3 +247,37 @@ def test_failed_write_leaves_nothing_behind(
     with pytest.raises(OSError, match="No space"):
         save_public_key(real_keypair[0], tmp_path / "public_key.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_version_1_files_are_still_read(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    public_path, private_path = save_keypair(tmp_path, real_keypair[1])
+    for path in (public_path, private_path):
+        document = json.loads(path.read_text())
+        document["version"] = 1
+        del document["randomness"], document["djn_h_s"]
+        path.write_text(json.dumps(document))
+    loaded = load_private_key(private_path)
+    assert loaded.public_key.randomness == "standard" and loaded == real_keypair[1]
+    assert load_public_key(public_path) == real_keypair[0]
+
+
+def test_standard_randomness_keys(tmp_path: Path) -> None:
+    _, private_key = generate_keypair(2048, randomness="standard")
+    public_path, private_path = save_keypair(tmp_path, private_key)
+    document = json.loads(public_path.read_text())
+    assert document["randomness"] == "standard" and "djn_h_s" not in document
+    assert load_public_key(public_path).randomness == "standard"
+    assert load_private_key(private_path).public_key.h_s is None
+
+
+def test_a_forged_djn_base_is_refused(
+    tmp_path: Path, real_keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    _, private_path = save_keypair(tmp_path, real_keypair[1])
+    document = json.loads(private_path.read_text())
+    document["djn_h_s"] = format(12345, "x")  # a unit, but not an n-th residue
+    private_path.write_text(json.dumps(document))
+    with pytest.raises(KeyFileError, match="not an n-th residue"):
+        load_private_key(private_path)

@@ -82,3 +82,25 @@ def test_phe_float_encoding_decrypts_to_its_mantissa(twins: Twins) -> None:
     encrypted = phe_public.encrypt(2.5, precision=2**-8)
     mantissa = private_key.decrypt(public_key.ciphertext(encrypted.ciphertext()))
     assert mantissa * phe.EncodedNumber.BASE**encrypted.exponent == 2.5
+
+
+@pytest.fixture(scope="module", params=["djn", "standard"])
+def mode_twins(request: pytest.FixtureRequest) -> Twins:
+    public_key, private_key = generate_keypair(
+        1024, randomness=request.param, insecure_test_key=True
+    )
+    phe_public = phe.PaillierPublicKey(public_key.n)
+    return (
+        public_key,
+        private_key,
+        phe_public,
+        phe.PaillierPrivateKey(phe_public, private_key.p, private_key.q),
+    )
+
+
+@given(m=st.integers(-(2**800), 2**800))
+def test_every_randomness_mode_and_path_decrypts_in_phe(mode_twins: Twins, m: int) -> None:
+    public_key, private_key, phe_public, phe_private = mode_twins
+    for ciphertext in (public_key.encrypt(m), private_key.encrypt(m)):
+        assert phe_private.decrypt(phe_number(phe_public, ciphertext.value)) == m
+        assert private_key.decrypt(ciphertext.rerandomize()) == m

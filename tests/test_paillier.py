@@ -244,3 +244,35 @@ class TestValidation:
     def test_structurally_bad_modulus(self, n: int) -> None:
         with pytest.raises(InvalidKeyError):
             PublicKey(n)
+
+
+class TestRandomness:
+    def test_fixed_base_table_matches_pow(self) -> None:
+        from ppml.crypto.randomness import FixedBaseTable
+
+        modulus = (2**127 - 1) * (2**89 - 1)
+        table = FixedBaseTable(3, modulus, 200)
+        for exponent in (0, 1, 255, 256, 2**199 + 12345, 2**200 - 1):
+            assert table.power(exponent) == pow(3, exponent, modulus)
+
+    @pytest.mark.parametrize("mode", ["djn", "standard"])
+    def test_owner_and_public_masks_are_nth_residues(self, mode: str) -> None:
+        public_key, private_key = generate_keypair(
+            512,
+            randomness=mode,
+            insecure_test_key=True,  # type: ignore[arg-type]
+        )
+        assert public_key.randomness == mode
+        phi = (private_key.p - 1) * (private_key.q - 1)
+        nsquare = int(public_key.nsquare)
+        for mask in (public_key.random_mask(), private_key.random_mask()):
+            assert pow(int(mask), phi, nsquare) == 1 and mask != 1
+        assert public_key.random_mask() != public_key.random_mask()
+        assert private_key.random_mask() != private_key.random_mask()
+
+    def test_djn_base_is_checked(self, private_key: PrivateKey) -> None:
+        n = private_key.public_key.n
+        with pytest.raises(InvalidKeyError, match="unit"):
+            PublicKey(n, 1)
+        with pytest.raises(InvalidKeyError, match="n-th residue"):
+            PrivateKey.from_factors(private_key.p, private_key.q, h_s=12345)

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ppml.crypto import generate_keypair
+from ppml.crypto import PrivateKey, PublicKey, generate_keypair
 from ppml.datasets import laptops_csv
-from ppml.errors import FileFormatError, InvalidCiphertextError, SpecMismatchError
+from ppml.errors import (
+    FileFormatError,
+    InvalidCiphertextError,
+    PlaintextOverflowError,
+    SpecMismatchError,
+)
 from ppml.features import FeatureSpec
 from ppml.model import LinearModel
 from ppml.model.training import train
 from ppml.roles import customer, server
 from ppml.wire.keyfile import load_private_key, load_public_key, save_keypair
-from ppml.wire.messages import EncryptedQuery, EncryptedResult
 
-TEST_KEY_BITS = 512  # tests only: keeps 1303 x 54 encryptions to seconds
+TEST_KEY_BITS = 1024  # tests only
 
 
 @pytest.fixture(scope="module")
@@ -36,34 +42,58 @@ def parties(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return server_dir, customer_dir
 
 
-def customer_encrypts(customer_dir: Path, rows: Path | None = None) -> bytes:
-    public_key = load_public_key(customer_dir / "keys" / "public_key.json", min_bits=TEST_KEY_BITS)
+def customer_key(customer_dir: Path, private: bool) -> PublicKey | PrivateKey:
+    if private:
+        return load_private_key(customer_dir / "keys" / "private_key.json", min_bits=TEST_KEY_BITS)
+    return load_public_key(customer_dir / "keys" / "public_key.json", min_bits=TEST_KEY_BITS)
+
+
+def customer_encrypts(
+    customer_dir: Path, rows: Path | None = None, *, private: bool = True, **options: object
+) -> Path:
     spec = FeatureSpec.load(customer_dir / "features.json")
-    query = customer.encrypt_table(public_key, spec, rows or customer_dir / "laptops.csv")
-    query.save(customer_dir / "query.json")
-    return (customer_dir / "query.json").read_bytes()
+    out = customer_dir / "query.jsonl"
+    customer.encrypt_file(
+        customer_key(customer_dir, private),
+        spec,
+        rows or customer_dir / "laptops.csv",
+        out,
+        **options,  # type: ignore[arg-type]
+    )
+    return out
 
 
-def server_predicts(server_dir: Path, query_bytes: bytes) -> bytes:
+def server_predicts(server_dir: Path, query: Path, jobs: int = 1) -> Path:
     spec = FeatureSpec.load(server_dir / "features.json")
     model = LinearModel.load(server_dir / "model.json")
-    query = EncryptedQuery.parse(query_bytes, "query.json", min_bits=TEST_KEY_BITS)
-    server.predict_encrypted(spec, model, query).save(server_dir / "result.json")
-    return (server_dir / "result.json").read_bytes()
-
-
-def customer_decrypts(customer_dir: Path, result_bytes: bytes) -> np.ndarray:
-    private_key = load_private_key(
-        customer_dir / "keys" / "private_key.json", min_bits=TEST_KEY_BITS
+    shutil.copy(query, server_dir / "query.jsonl")  # only bytes cross between the roles
+    out = server_dir / "result.jsonl"
+    server.predict_file(
+        spec, model, server_dir / "query.jsonl", out, jobs=jobs, min_bits=TEST_KEY_BITS
     )
-    result = EncryptedResult.parse(result_bytes, private_key.public_key, "result.json")
-    return customer.decrypt_predictions(private_key, result)
+    return out
+
+
+def customer_decrypts(customer_dir: Path, result: Path, jobs: int = 1) -> np.ndarray:
+    shutil.copy(result, customer_dir / "result.jsonl")
+    private_key = customer_key(customer_dir, True)
+    assert isinstance(private_key, PrivateKey)
+    customer.decrypt_file(
+        private_key, customer_dir / "result.jsonl", customer_dir / "prices.csv", jobs=jobs
+    )
+    return np.loadtxt(customer_dir / "prices.csv", skiprows=1, ndmin=1)
 
 
 def plaintext_prices(server_dir: Path, rows: Path) -> np.ndarray:
     spec = FeatureSpec.load(server_dir / "features.json")
     model = LinearModel.load(server_dir / "model.json")
     return spec.target.inverse(model.predict(customer.read_inputs(spec, rows)))
+
+
+def first_rows(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / f"first{count}.csv"
+    path.write_text("".join(laptops_csv().read_text().splitlines(keepends=True)[: count + 1]))
+    return path
 
 
 def test_all_laptops_round_trip(parties: tuple[Path, Path]) -> None:
@@ -78,21 +108,94 @@ def test_all_laptops_round_trip(parties: tuple[Path, Path]) -> None:
     assert not (server_dir / "keys").exists() and not (customer_dir / "model.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("private", "options", "jobs"),
+    [
+        (False, {"pack": True}, 1),
+        (True, {"pack": False}, 2),
+        (True, {"standard_randomness": True, "jobs": 2}, 1),
+        (False, {"standard_randomness": True, "pack": False}, 2),
+    ],
+)
+def test_every_mode_gives_the_same_prices(
+    parties: tuple[Path, Path], tmp_path: Path, private: bool, options: dict[str, object], jobs: int
+) -> None:
+    server_dir, customer_dir = parties
+    rows = first_rows(tmp_path, 45)
+    query = customer_encrypts(customer_dir, rows, private=private, **options)
+    prices = customer_decrypts(customer_dir, server_predicts(server_dir, query, jobs), jobs)
+    expected = plaintext_prices(server_dir, rows)
+    assert np.max(np.abs(prices - expected) / expected) < 1e-9
+
+
+def test_packing_layout(parties: tuple[Path, Path], tmp_path: Path) -> None:
+    _, customer_dir = parties
+    spec = FeatureSpec.load(customer_dir / "features.json")
+    lines = customer_encrypts(customer_dir, first_rows(tmp_path, 12)).read_text().splitlines()
+    header = json.loads(lines[0])
+    slots = header["layout"]["slots"]
+    assert header["layout"]["slot_bits"] == spec.slot_bits
+    assert slots == (TEST_KEY_BITS - 2) // spec.slot_bits and slots < 12
+    blocks = [json.loads(line) for line in lines[1:-1]]
+    assert [b["rows"] for b in blocks] == [slots, 12 - slots]  # a short last block
+    assert json.loads(lines[-1]) == {"end": True, "blocks": 2, "rows": 12}
+    assert all(len(b["ciphertexts"]) == len(spec.feature_names) for b in blocks)
+
+
+def test_results_are_identical_whatever_the_number_of_jobs(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    server_dir, customer_dir = parties
+    query = customer_encrypts(customer_dir, first_rows(tmp_path, 200), jobs=2)
+    one = customer_decrypts(customer_dir, server_predicts(server_dir, query, 1), 1)
+    two = customer_decrypts(customer_dir, server_predicts(server_dir, query, 2), 2)
+    np.testing.assert_array_equal(one, two)
+
+
 def test_query_reveals_only_ciphertexts(parties: tuple[Path, Path], tmp_path: Path) -> None:
     _, customer_dir = parties
-    text = customer_encrypts(customer_dir, _first_rows(tmp_path, 5)).decode()
+    text = customer_encrypts(customer_dir, first_rows(tmp_path, 5)).read_text()
     assert "Apple" not in text and "Ultrabook" not in text
     assert '"p"' not in text and '"q"' not in text
 
 
+def _structure(path: Path) -> list[object]:
+    """A query with every ciphertext replaced by its length."""
+
+    def mask(value: object) -> object:
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        if isinstance(value, dict):
+            return {k: mask(v) for k, v in value.items()}
+        return value
+
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for line in lines[1:-1]:
+        line["ciphertexts"] = [len(c) for c in line["ciphertexts"]]
+    return [mask(line) for line in lines]
+
+
+def test_one_hot_choices_leave_no_trace_in_the_structure(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, customer_dir = parties
+    rows = first_rows(tmp_path, 3).read_text()
+    apple = tmp_path / "apple.csv"
+    apple.write_text(rows)
+    other = tmp_path / "other.csv"
+    # Same laptops with another manufacturer and operating system: other one-hot bits set.
+    other.write_text(rows.replace("Apple", "Dell").replace("macOS", "Linux"))
+    first = _structure(customer_encrypts(customer_dir, apple))
+    second = _structure(customer_encrypts(customer_dir, other))
+    assert first == second
+
+
 def test_result_is_rerandomised(parties: tuple[Path, Path], tmp_path: Path) -> None:
     server_dir, customer_dir = parties
-    one = tmp_path / "one.csv"
-    one.write_text("".join(laptops_csv().read_text().splitlines(keepends=True)[:2]))
-    query = customer_encrypts(customer_dir, one)
-    first, second = server_predicts(server_dir, query), server_predicts(server_dir, query)
+    query = customer_encrypts(customer_dir, first_rows(tmp_path, 1))
+    first = server_predicts(server_dir, query).read_text()
+    second = server_predicts(server_dir, query).read_text()
     assert first != second
-    assert customer_decrypts(customer_dir, first) == customer_decrypts(customer_dir, second)
 
 
 def test_server_refuses_a_query_for_another_spec(
@@ -102,61 +205,73 @@ def test_server_refuses_a_query_for_another_spec(
     other = train(laptops_csv(), "Price", frac_bits=30)
     other.spec.save(tmp_path / "features.json")
     other.model.save(tmp_path / "model.json")
-    query = customer_encrypts(customer_dir, _first_rows(tmp_path, 2))
+    query = customer_encrypts(customer_dir, first_rows(tmp_path, 2))
     with pytest.raises(SpecMismatchError, match="feature spec"):
         server_predicts(tmp_path, query)
+    assert not (tmp_path / "result.jsonl").exists()
+
+
+def test_a_model_that_outgrows_the_layout_is_refused(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    server_dir, customer_dir = parties
+    query = customer_encrypts(customer_dir, first_rows(tmp_path, 2))
+    model = LinearModel.load(server_dir / "model.json")
+    heavy = LinearModel(
+        model.spec_id, model.feature_names, tuple(w * 1e6 for w in model.weights), model.intercept
+    )
+    heavy.save(tmp_path / "model.json")
+    shutil.copy(server_dir / "features.json", tmp_path / "features.json")
+    with pytest.raises(PlaintextOverflowError, match=r"need .*-bit slots"):
+        server_predicts(tmp_path, query)
+    assert not (tmp_path / "result.jsonl").exists()
 
 
 def test_customer_refuses_a_result_for_another_key(
     parties: tuple[Path, Path], tmp_path: Path
 ) -> None:
     server_dir, customer_dir = parties
-    result = server_predicts(server_dir, customer_encrypts(customer_dir, _first_rows(tmp_path, 3)))
+    result = server_predicts(server_dir, customer_encrypts(customer_dir, first_rows(tmp_path, 3)))
     _, stranger = generate_keypair(TEST_KEY_BITS, insecure_test_key=True)
     with pytest.raises(SpecMismatchError, match="made for key"):
-        EncryptedResult.parse(result, stranger.public_key, "result.json")
+        customer.decrypt_file(stranger, result, tmp_path / "prices.csv")
+    assert not (tmp_path / "prices.csv").exists()
 
 
 def test_tampered_result_is_detected(parties: tuple[Path, Path], tmp_path: Path) -> None:
     server_dir, customer_dir = parties
-    result_bytes = server_predicts(
-        server_dir, customer_encrypts(customer_dir, _first_rows(tmp_path, 3))
-    )
-    private_key = load_private_key(
-        customer_dir / "keys" / "private_key.json", min_bits=TEST_KEY_BITS
-    )
-    result = EncryptedResult.parse(result_bytes, private_key.public_key)
-    forged = private_key.public_key.encrypt(12345) * (1 << 300)  # a valid but foreign ciphertext
-    altered = EncryptedResult(
-        **{**result.__dict__, "predictions": (forged, *result.predictions[1:])}
-    )
-    with pytest.raises(InvalidCiphertextError, match="prediction 1 decrypts outside"):
-        customer.decrypt_predictions(private_key, altered)
+    result = server_predicts(server_dir, customer_encrypts(customer_dir, first_rows(tmp_path, 3)))
+    private_key = customer_key(customer_dir, True)
+    assert isinstance(private_key, PrivateKey)
+    lines = result.read_text().splitlines()
+    block = json.loads(lines[1])
+    width = len(base64.b64decode(block["ciphertext"]))
+    forged = private_key.encrypt(12345) * (1 << 500)  # valid, but not a genuine prediction
+    block["ciphertext"] = base64.b64encode(forged.value.to_bytes(width, "big")).decode()
+    lines[1] = json.dumps(block)
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidCiphertextError, match="block 1 decrypts outside"):
+        customer.decrypt_file(private_key, tampered, tmp_path / "prices.csv")
+    assert not (tmp_path / "prices.csv").exists()
 
 
-def test_malformed_ciphertexts_are_refused(parties: tuple[Path, Path], tmp_path: Path) -> None:
-    _, customer_dir = parties
-    query = EncryptedQuery.parse(
-        customer_encrypts(customer_dir, _first_rows(tmp_path, 2)), min_bits=TEST_KEY_BITS
-    )
-    document = query.to_document()
-    width = (int(query.public_key.nsquare).bit_length() + 7) // 8
-    import base64
-    import json
-
-    for bad, message in [
-        (base64.b64encode(b"\xff" * width).decode(), "out of range"),
-        (base64.b64encode(b"\x00" * width).decode(), "out of range"),
-        (base64.b64encode(query.public_key.n.to_bytes(width, "big")).decode(), "shares a factor"),
-        (base64.b64encode(b"\x01" * (width - 1)).decode(), "bytes"),
-        ("not base64!", "base64"),
-    ]:
-        document["ciphertexts"][1][4] = bad
-        with pytest.raises(FileFormatError, match=f"row 2, feature 5: .*{message}"):
-            EncryptedQuery.parse(json.dumps(document).encode(), "q.json", min_bits=TEST_KEY_BITS)
-
-
-def _first_rows(tmp_path: Path, count: int) -> Path:
-    path = tmp_path / f"first{count}.csv"
-    path.write_text("".join(laptops_csv().read_text().splitlines(keepends=True)[: count + 1]))
-    return path
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: lines[:-1], "truncated"),
+        (lambda lines: lines[:1] + lines[2:], "block 0 is missing"),
+        (lambda lines: [lines[0].replace('"version":2', '"version":9'), *lines[1:]], "version 9"),
+        (lambda lines: [*lines, '{"more": 1}'], "after the trailer"),
+        (lambda lines: [lines[0][:50]], "not valid JSON"),
+    ],
+)
+def test_damaged_query_files(
+    parties: tuple[Path, Path], tmp_path: Path, edit: object, message: str
+) -> None:
+    server_dir, customer_dir = parties
+    lines = customer_encrypts(customer_dir, first_rows(tmp_path, 25)).read_text().splitlines()
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("\n".join(edit(lines)) + "\n")  # type: ignore[operator]
+    with pytest.raises(FileFormatError, match=message):
+        server_predicts(server_dir, damaged)

@@ -35,6 +35,13 @@ def keygen(
     bits: Annotated[
         int, typer.Option("--bits", help="Modulus size in bits (at least 2048).")
     ] = DEFAULT_KEY_BITS,
+    randomness: Annotated[
+        str,
+        typer.Option(
+            "--randomness",
+            help="djn: publish a DJN base for fast encryption; standard: plain r^n.",
+        ),
+    ] = "djn",
     protect: ProtectOption = False,
     force: ForceOption = False,
 ) -> None:
@@ -42,13 +49,15 @@ def keygen(
 
     The private key file is created with mode 0600 and never leaves the customer.
     """
+    if randomness not in ("djn", "standard"):
+        raise typer.BadParameter("must be djn or standard", param_hint="--randomness")
     passphrase = new_passphrase() if protect else None
     with status(f"Generating a {bits}-bit key pair"):
-        _, private_key = generate_keypair(bits)
+        _, private_key = generate_keypair(bits, randomness=randomness)  # type: ignore[arg-type]
     public_path, private_path = keyfile.save_keypair(
         out, private_key, passphrase=passphrase, overwrite=force
     )
-    info(f"key id {private_key.key_id}")
+    info(f"key id {private_key.key_id}, {randomness} randomness")
     info(f"public key  {public_path}  (give this to the server)")
     sealed = ", passphrase-protected" if protect else ""
     info(f"private key {private_path}  (keep this: mode 0600{sealed})")
@@ -87,6 +96,7 @@ def show(
     stdout.print(f"key id      {public_key.key_id}", highlight=False)
     stdout.print(f"bits        {public_key.bits}", highlight=False)
     stdout.print(f"protection  {protection}", highlight=False)
+    stdout.print(f"randomness  {public_key.randomness}", highlight=False)
 
 
 @app.command("import-phe")

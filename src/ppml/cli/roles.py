@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,20 +14,33 @@ from rich.table import Table
 
 from ppml.cli.console import info, stderr, stdout
 from ppml.cli.passphrase import existing_passphrase
+from ppml.crypto import PrivateKey, PublicKey
 from ppml.features.spec import DEFAULT_FRAC_BITS, DEFAULT_MIN_CATEGORY_COUNT, FeatureSpec
 from ppml.model.linear import LinearModel
-from ppml.model.training import train as train_model
 from ppml.roles import customer, server
 from ppml.wire.keyfile import load_private_key, load_public_key
-from ppml.wire.messages import EncryptedQuery, EncryptedResult
 
 FEATURES_FILENAME = "features.json"
 MODEL_FILENAME = "model.json"
 
 
+class _RichProgress:
+    """A progress bar on stderr that learns its total when the job knows it."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self._bar = bar
+        self._task = bar.add_task(description, total=None)
+
+    def start(self, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
+    def advance(self, rows: int) -> None:
+        self._bar.advance(self._task, rows)
+
+
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr; yields the function that advances it."""
+def progress_bar(description: str) -> Iterator[_RichProgress]:
+    """A progress bar on stderr, removed when the step is done."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -36,8 +49,13 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         console=stderr,
         transient=True,
     ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda steps: bar.advance(task, steps)
+        yield _RichProgress(bar, description)
+
+
+JobsOption = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
+]
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -100,6 +118,8 @@ def train(
         raise typer.BadParameter("must be none or log", param_hint="--target-transform")
     if unseen not in ("ignore", "error"):
         raise typer.BadParameter("must be ignore or error", param_hint="--unseen")
+    from ppml.model.training import train as train_model  # scikit-learn loads slowly: only here
+
     with stderr.status("training..."):
         result = train_model(
             data,
@@ -150,21 +170,63 @@ def train(
 
 
 def encrypt(
-    public_key: Annotated[
-        Path, typer.Option("--public-key", help="The customer's public_key.json.")
-    ],
     features: Annotated[Path, typer.Option("--features", help="The server's features.json.")],
     input_csv: Annotated[Path, typer.Option("--input", help="CSV of raw rows to price.")],
     out: Annotated[Path, typer.Option("--out", help="The query file to write.")],
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The customer's public_key.json.")
+    ] = None,
+    private_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--private-key",
+            help="Encrypt with the private key instead: same result, several times faster.",
+        ),
+    ] = None,
+    randomness: Annotated[
+        str | None,
+        typer.Option(
+            "--randomness",
+            help="djn (the key's fast DJN base) or standard (fresh r^n); default: the key's mode.",
+        ),
+    ] = None,
+    pack: Annotated[
+        bool, typer.Option("--pack/--no-pack", help="Pack several rows into each ciphertext.")
+    ] = True,
+    jobs: JobsOption = None,
 ) -> None:
-    """Customer: turn raw rows into model inputs and encrypt them under its public key."""
-    key = load_public_key(public_key)
+    """Customer: turn raw rows into model inputs and encrypt them under its key."""
+    if (public_key is None) == (private_key is None):
+        raise typer.BadParameter("give exactly one of --public-key and --private-key")
+    if randomness not in (None, "djn", "standard"):
+        raise typer.BadParameter("must be djn or standard", param_hint="--randomness")
+    key: PublicKey | PrivateKey
+    if private_key is not None:
+        key = load_private_key(private_key, passphrase=existing_passphrase)
+    else:
+        assert public_key is not None
+        key = load_public_key(public_key)
+    mode = key.public_key.randomness if isinstance(key, PrivateKey) else key.randomness
+    if randomness == "djn" and mode != "djn":
+        raise typer.BadParameter(
+            "this key has no DJN base (made with --randomness standard)", param_hint="--randomness"
+        )
     spec = FeatureSpec.load(features)
-    inputs = customer.read_inputs(spec, input_csv)
-    with progress_bar("encrypting", len(inputs)) as advance:
-        query = customer.encrypt_inputs(key, spec, inputs, progress=advance)
-    query.save(out)
-    info(f"encrypted {len(inputs)} rows x {query.feature_count} features -> {out}")
+    with progress_bar("encrypting") as progress:
+        header = customer.encrypt_file(
+            key,
+            spec,
+            input_csv,
+            out,
+            pack=pack,
+            jobs=jobs,
+            standard_randomness=randomness == "standard",
+            progress=progress,
+        )
+    info(
+        f"encrypted {header.rows} rows x {header.features} features into {header.blocks} "
+        f"blocks of up to {header.layout.slots} rows -> {out}"
+    )
 
 
 def predict(
@@ -173,15 +235,14 @@ def predict(
     ],
     input_query: Annotated[Path, typer.Option("--input", help="The customer's query file.")],
     out: Annotated[Path, typer.Option("--out", help="The result file to write.")],
+    jobs: JobsOption = None,
 ) -> None:
     """Server: compute the model on an encrypted query; nothing is decrypted."""
     spec = FeatureSpec.load(model / FEATURES_FILENAME)
     weights = LinearModel.load(model / MODEL_FILENAME)
-    query = EncryptedQuery.load(input_query)
-    with progress_bar("predicting", len(query.rows)) as advance:
-        result = server.predict_encrypted(spec, weights, query, progress=advance)
-    result.save(out)
-    info(f"computed {len(result.predictions)} encrypted predictions -> {out}")
+    with progress_bar("predicting") as progress:
+        result = server.predict_file(spec, weights, input_query, out, jobs=jobs, progress=progress)
+    info(f"computed {result.rows} encrypted predictions -> {out}")
 
 
 def decrypt(
@@ -190,11 +251,10 @@ def decrypt(
     ],
     input_result: Annotated[Path, typer.Option("--input", help="The server's result file.")],
     out: Annotated[Path, typer.Option("--out", help="CSV of predictions to write.")],
+    jobs: JobsOption = None,
 ) -> None:
     """Customer: decrypt the predictions into a CSV with a `prediction` column."""
     key = load_private_key(private_key, passphrase=existing_passphrase)
-    result = EncryptedResult.load(input_result, key.public_key)
-    with progress_bar("decrypting", len(result.predictions)) as advance:
-        predictions = customer.decrypt_predictions(key, result, progress=advance)
-    customer.write_predictions(out, predictions)
-    info(f"decrypted {len(predictions)} predictions -> {out}")
+    with progress_bar("decrypting") as progress:
+        count = customer.decrypt_file(key, input_result, out, jobs=jobs, progress=progress)
+    info(f"decrypted {count} predictions -> {out}")

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import gmpy2
 
-from ppml.crypto.primes import is_probable_prime, random_prime, random_unit
+from ppml.crypto.primes import is_probable_prime, random_prime
+from ppml.crypto.randomness import make_djn_base, owner_masks, public_masks
 from ppml.errors import (
     InsecureKeyError,
     InvalidCiphertextError,
@@ -38,6 +39,11 @@ DEFAULT_KEY_BITS = 3072
 """Modulus size of newly generated keys (about 128-bit security)."""
 
 _SMALLEST_TEST_KEY_BITS = 64
+
+Randomness = Literal["djn", "standard"]
+"""How encryption randomness is drawn; see :mod:`ppml.crypto.randomness`."""
+
+DEFAULT_RANDOMNESS: Randomness = "djn"
 
 
 def key_fingerprint(n: int) -> str:
@@ -58,11 +64,14 @@ def check_key_size(bits: int, min_bits: int = MIN_KEY_BITS) -> None:
 class PublicKey:
     """A Paillier public key: the modulus ``n`` (the generator is fixed to n + 1).
 
-    Construction checks only the structure of ``n``; the size policy is applied
-    where keys are generated or loaded (:func:`check_key_size`).
+    ``h_s``, when present, is the public DJN base that makes encryption fast
+    (``randomness == "djn"``); without it keys use fresh ``r^n`` (``"standard"``).
+    Construction checks only the structure of ``n`` and ``h_s``; the size
+    policy is applied where keys are generated or loaded (:func:`check_key_size`).
     """
 
     n: int
+    h_s: int | None = field(default=None, compare=False)
     nsquare: Any = field(init=False, repr=False, compare=False)
     max_int: int = field(init=False, repr=False, compare=False)
     key_id: str = field(init=False, compare=False)
@@ -75,11 +84,27 @@ class PublicKey:
             raise InvalidKeyError("a Paillier modulus must be odd and at least 63 bits long")
         n_mpz = gmpy2.mpz(n)
         object.__setattr__(self, "nsquare", n_mpz * n_mpz)
+        h_s = self.h_s
+        if h_s is not None and (
+            not isinstance(h_s, int) or not 1 < h_s < self.nsquare or gmpy2.gcd(h_s, n) != 1
+        ):
+            raise InvalidKeyError("the DJN base h_s must be a unit modulo n^2 other than 1")
         object.__setattr__(self, "max_int", (n - 1) // 2)
         object.__setattr__(self, "key_id", key_fingerprint(n))
 
     def __repr__(self) -> str:
-        return f"PublicKey(bits={self.bits}, key_id={self.key_id!r})"
+        return (
+            f"PublicKey(bits={self.bits}, key_id={self.key_id!r}, randomness={self.randomness!r})"
+        )
+
+    @property
+    def randomness(self) -> Randomness:
+        """``djn`` if the key carries a DJN base, else ``standard``."""
+        return "standard" if self.h_s is None else "djn"
+
+    def without_djn_base(self) -> PublicKey:
+        """The same key restricted to standard randomness."""
+        return PublicKey(self.n)
 
     @property
     def bits(self) -> int:
@@ -92,16 +117,20 @@ class PublicKey:
 
     def encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt a signed integer with ``|plaintext| <= max_int``."""
+        return self.raw_encrypt(self.signed_to_raw(plaintext))
+
+    def signed_to_raw(self, plaintext: int) -> int:
+        """Map a signed integer with ``|plaintext| <= max_int`` into [0, n)."""
         if not -self.max_int <= plaintext <= self.max_int:
             raise PlaintextOverflowError(
                 f"{plaintext.bit_length()}-bit integer does not fit the signed plaintext space "
                 f"of a {self.bits}-bit key"
             )
-        return self.raw_encrypt(plaintext % self.n)
+        return plaintext % self.n
 
     def raw_encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt a raw plaintext ``0 <= plaintext < n`` with fresh randomness."""
-        return self.raw_encrypt_with(plaintext, random_unit(self.n))
+        return _encrypt_with_mask(self, plaintext, self.random_mask())
 
     def raw_encrypt_with(self, plaintext: int, r: int) -> Ciphertext:
         """Encrypt with caller-supplied randomness ``r`` in Z*_n.
@@ -109,18 +138,23 @@ class PublicKey:
         Reusing ``r`` breaks semantic security; this exists for known-answer
         tests and interoperability checks. Use :meth:`raw_encrypt`.
         """
-        if not 0 <= plaintext < self.n:
-            raise PlaintextOverflowError("a raw plaintext must satisfy 0 <= m < n")
         if not 0 < r < self.n or gmpy2.gcd(r, self.n) != 1:
             raise ValueError("the randomness r must be a unit modulo n")
-        nsquare = self.nsquare
-        return Ciphertext._trusted(
-            self, (1 + gmpy2.mpz(plaintext) * self.n) * gmpy2.powmod(r, self.n, nsquare) % nsquare
-        )
+        return _encrypt_with_mask(self, plaintext, gmpy2.powmod(r, self.n, self.nsquare))
 
     def random_mask(self) -> Any:
-        """Return a fresh ``r^n mod n^2``, the factor that re-randomises a ciphertext."""
-        return gmpy2.powmod(random_unit(self.n), self.n, self.nsquare)
+        """Return a fresh random n-th residue mod n^2: the factor that hides a plaintext."""
+        return public_masks(self.n, self.h_s).mask()
+
+
+def _encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphertext:
+    if not 0 <= plaintext < public_key.n:
+        raise PlaintextOverflowError("a raw plaintext must satisfy 0 <= m < n")
+    # (1 + n)^m = 1 + m*n (mod n^2): no exponentiation for the plaintext part.
+    nsquare = public_key.nsquare
+    return Ciphertext._trusted(
+        public_key, (1 + gmpy2.mpz(plaintext) * public_key.n) * mask % nsquare
+    )
 
 
 class Ciphertext:
@@ -262,14 +296,19 @@ class PrivateKey:
             raise InvalidKeyError("the private key's factors do not match the public modulus")
         if not (is_probable_prime(p) and is_probable_prime(q)):
             raise InvalidKeyError("the private key's factors are not prime")
-        if gmpy2.gcd(self.public_key.n, (p - 1) * (q - 1)) != 1:
+        phi = (p - 1) * (q - 1)
+        if gmpy2.gcd(self.public_key.n, phi) != 1:
             raise InvalidKeyError("gcd(n, (p-1)(q-1)) must be 1 for Paillier")
+        h_s = self.public_key.h_s
+        # Only an n-th residue hides plaintexts; every n-th residue has order dividing phi(n).
+        if h_s is not None and gmpy2.powmod(h_s, phi, self.public_key.nsquare) != 1:
+            raise InvalidKeyError("the DJN base h_s is not an n-th residue of this key")
         object.__setattr__(self, "_crt", _DecryptionCrt.build(p, q))
 
     @classmethod
-    def from_factors(cls, p: int, q: int) -> PrivateKey:
-        """Build a key pair's private half from its two primes."""
-        return cls(PublicKey(int(p) * int(q)), int(p), int(q))
+    def from_factors(cls, p: int, q: int, *, h_s: int | None = None) -> PrivateKey:
+        """Build a key pair's private half from its two primes (and DJN base, if any)."""
+        return cls(PublicKey(int(p) * int(q), h_s), int(p), int(q))
 
     def __repr__(self) -> str:
         return f"PrivateKey(bits={self.public_key.bits}, key_id={self.key_id!r})"
@@ -287,6 +326,18 @@ class PrivateKey:
                 f"cannot be decrypted with key {self.key_id}"
             )
         return self._crt.decrypt(ciphertext._value)
+
+    def random_mask(self) -> Any:
+        """A fresh random n-th residue, computed modulo p^2 and q^2 (several times faster)."""
+        return owner_masks(self.p, self.q, self.public_key.h_s).mask()
+
+    def raw_encrypt(self, plaintext: int) -> Ciphertext:
+        """Encrypt like :meth:`PublicKey.raw_encrypt`, with the key owner's fast randomness."""
+        return _encrypt_with_mask(self.public_key, plaintext, self.random_mask())
+
+    def encrypt(self, plaintext: int) -> Ciphertext:
+        """Encrypt like :meth:`PublicKey.encrypt`, with the key owner's fast randomness."""
+        return self.raw_encrypt(self.public_key.signed_to_raw(plaintext))
 
     def decrypt(self, ciphertext: Ciphertext) -> int:
         """Decrypt to the signed plaintext ``-max_int <= m <= max_int``."""
@@ -329,14 +380,21 @@ class _DecryptionCrt:
 
 
 def generate_keypair(
-    bits: int = DEFAULT_KEY_BITS, *, insecure_test_key: bool = False
+    bits: int = DEFAULT_KEY_BITS,
+    *,
+    randomness: Randomness = DEFAULT_RANDOMNESS,
+    insecure_test_key: bool = False,
 ) -> tuple[PublicKey, PrivateKey]:
     """Generate a key pair whose modulus is exactly ``bits`` bits long.
 
     p and q are independent random primes of ``bits / 2`` bits each, drawn
-    from the OS CSPRNG. Sizes under :data:`MIN_KEY_BITS` are refused unless
-    ``insecure_test_key`` is set, which only tests should do.
+    from the OS CSPRNG. With ``randomness="djn"`` (the default) the public key
+    also carries a DJN base for fast encryption. Sizes under
+    :data:`MIN_KEY_BITS` are refused unless ``insecure_test_key`` is set,
+    which only tests should do.
     """
+    if randomness not in ("djn", "standard"):
+        raise ValueError("randomness must be 'djn' or 'standard'")
     if not isinstance(bits, int) or bits % 2:
         raise ValueError("the key size must be an even number of bits")
     if not insecure_test_key:
@@ -350,6 +408,61 @@ def generate_keypair(
         p, q = random_prime(half), random_prime(half)
         if abs(p - q) > min_distance:
             break
-    private_key = PrivateKey.from_factors(int(p), int(q))
+    n = int(p) * int(q)
+    h_s = make_djn_base(n) if randomness == "djn" else None
+    private_key = PrivateKey.from_factors(int(p), int(q), h_s=h_s)
     assert private_key.public_key.bits == bits  # guaranteed by the two top bits of p and q
     return private_key.public_key, private_key
+
+
+_WINDOW_BITS = 3
+
+
+def _multi_power(pairs: list[tuple[Any, int]], modulus: Any) -> Any:
+    """``prod(base^exponent) mod modulus`` for non-negative exponents, sharing the squarings.
+
+    Interleaved fixed windows (Straus): one pass over the exponent bits, with
+    a small table of powers of each base, instead of one exponentiation each.
+    """
+    if not pairs:
+        return gmpy2.mpz(1)
+    size = 1 << _WINDOW_BITS
+    tables = []
+    for base, _ in pairs:
+        row = [gmpy2.mpz(1), base]
+        for _ in range(size - 2):
+            row.append(row[-1] * base % modulus)
+        tables.append(row)
+    top = max(exponent.bit_length() for _, exponent in pairs)
+    shift = -(-top // _WINDOW_BITS) * _WINDOW_BITS
+    mask = size - 1
+    result = gmpy2.mpz(1)
+    while shift > 0:
+        shift -= _WINDOW_BITS
+        for _ in range(_WINDOW_BITS):
+            result = result * result % modulus
+        for row, (_, exponent) in zip(tables, pairs, strict=True):
+            digit = (exponent >> shift) & mask
+            if digit:
+                result = result * row[digit] % modulus
+    return result
+
+
+def weighted_sum(ciphertexts: list[Ciphertext], weights: list[int]) -> Ciphertext:
+    """The encryption of ``sum_j weights[j] * m_j``, exact modulo n.
+
+    Positive and negative weights are gathered into two products, so a
+    single modular inverse serves every negative weight.
+    """
+    if len(ciphertexts) != len(weights) or not ciphertexts:
+        raise ValueError("weighted_sum needs one weight per ciphertext, and at least one")
+    public_key = ciphertexts[0].public_key
+    for ciphertext in ciphertexts[1:]:
+        ciphertexts[0]._same_key(ciphertext)
+    nsquare = public_key.nsquare
+    positive = [(c._value, w) for c, w in zip(ciphertexts, weights, strict=True) if w > 0]
+    negative = [(c._value, -w) for c, w in zip(ciphertexts, weights, strict=True) if w < 0]
+    total = _multi_power(positive, nsquare)
+    if negative:
+        total = total * gmpy2.invert(_multi_power(negative, nsquare), nsquare) % nsquare
+    return Ciphertext._trusted(public_key, total)

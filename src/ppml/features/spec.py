@@ -34,8 +34,9 @@ from ppml.wire.document import (
 )
 
 SPEC_FORMAT = "ppml.feature-spec"
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 DEFAULT_FRAC_BITS = 40
+DEFAULT_WEIGHT_FRAC_BITS = 48
 DEFAULT_MIN_CATEGORY_COUNT = 10
 
 UnseenPolicy = Literal["ignore", "error"]
@@ -99,6 +100,9 @@ class FeatureSpec:
     target: Target
     unseen: UnseenPolicy = "ignore"
     frac_bits: int = DEFAULT_FRAC_BITS
+    weight_frac_bits: int = DEFAULT_WEIGHT_FRAC_BITS
+    slot_bits: int | None = None
+    """Width of a packed slot; set by training once the weights are known (None: no packing)."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -121,6 +125,30 @@ class FeatureSpec:
     def fixed_point(self) -> FixedPoint:
         """The encoding of every encrypted feature."""
         return FixedPoint(self.frac_bits)
+
+    @property
+    def weight_fixed_point(self) -> FixedPoint:
+        """The encoding of the server's weights."""
+        return FixedPoint(self.weight_frac_bits)
+
+    @property
+    def prediction_fixed_point(self) -> FixedPoint:
+        """The encoding of a prediction: a feature times a weight."""
+        return self.fixed_point.times(self.weight_fixed_point)
+
+    def input_bounds(self) -> tuple[int, ...]:
+        """Encoded bound ``B_j >= |X_j|`` of every model input, from the declared bounds."""
+        fmt = self.fixed_point
+        return tuple(fmt.encode(max(abs(low), abs(high))) for low, high in self.bounds)
+
+    def prediction_bound(self, weights: Sequence[float], intercept: float) -> int:
+        """Encoded bound on ``|sum_j W_j X_j + B|`` for every input within the declared bounds."""
+        weight_fmt = self.weight_fixed_point
+        total = sum(
+            abs(weight_fmt.encode(w)) * bound
+            for w, bound in zip(weights, self.input_bounds(), strict=True)
+        )
+        return total + abs(self.prediction_fixed_point.encode(intercept))
 
     @property
     def spec_id(self) -> str:
@@ -217,7 +245,11 @@ class FeatureSpec:
                 {"name": f.name, "categories": list(f.categories)} for f in self.categorical
             ],
             "unseen_categories": self.unseen,
-            "encoding": {"frac_bits": self.frac_bits},
+            "encoding": {
+                "frac_bits": self.frac_bits,
+                "weight_frac_bits": self.weight_frac_bits,
+                "slot_bits": self.slot_bits,
+            },
             "target": {"name": self.target.name, "transform": self.target.transform},
             "features": list(self.feature_names),
         }
@@ -281,15 +313,22 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
     unseen = document.get("unseen_categories", str)
     if unseen not in ("ignore", "error"):
         raise ValueError("unseen_categories must be 'ignore' or 'error'")
-    frac_bits = int(document.reader("encoding").get("frac_bits", int))
-    if not 0 <= frac_bits <= 256:
-        raise ValueError("frac_bits must be between 0 and 256")
+    encoding = document.reader("encoding")
+    frac_bits = encoding.get("frac_bits", int)
+    weight_frac_bits = encoding.get("weight_frac_bits", int)
+    slot_bits = encoding.members.get("slot_bits")
+    if slot_bits is not None and (not isinstance(slot_bits, int) or not 2 <= slot_bits <= 8192):
+        raise ValueError("slot_bits must be null or an integer between 2 and 8192")
+    if not (0 <= frac_bits <= 256 and 0 <= weight_frac_bits <= 256):
+        raise ValueError("frac_bits and weight_frac_bits must be between 0 and 256")
     target_members = document.reader("target")
     transform = target_members.get("transform", str)
     if transform not in ("none", "log"):
         raise ValueError("target transform must be 'none' or 'log'")
     target = Target(target_members.get("name", str), transform)
-    return FeatureSpec(recipe, numeric, categorical, target, unseen, frac_bits)
+    return FeatureSpec(
+        recipe, numeric, categorical, target, unseen, frac_bits, weight_frac_bits, slot_bits
+    )
 
 
 def fields_of_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, SettingError
 from ppml.features.recipes import FieldError, GenericRecipe, LaptopRecipe, Recipe, parse_number
 from ppml.features.spec import (
@@ -188,6 +190,12 @@ def train(
 
     pipeline = fresh().fit(x_train, y_train)
     weights, intercept = _fold_scaling(pipeline)
+    # The packing layout is public, so customers can pack queries before they
+    # see a result: slots are as wide as the largest prediction the declared
+    # bounds and these weights allow.
+    spec = dataclasses.replace(
+        spec, slot_bits=slot_bits_for(spec.prediction_bound(list(weights), intercept))
+    )
     model = LinearModel(
         spec.spec_id,
         spec.feature_names,
@@ -198,9 +206,7 @@ def train(
     holdout_metrics = None
     if held_count:
         # Held-out rows may hold unseen categories: vectorize without the error policy.
-        lenient = FeatureSpec(
-            spec.recipe, spec.numeric, spec.categorical, spec.target, "ignore", spec.frac_bits
-        )
+        lenient = dataclasses.replace(spec, unseen="ignore")
         x_held = np.array([lenient.vectorize(fields[i]) for i in held])
         holdout_metrics = _metrics(table_target, y_all[held], model.predict(x_held))
     return TrainingResult(

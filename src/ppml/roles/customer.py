@@ -1,92 +1,194 @@
 """The customer: turns its rows into encrypted model inputs, and decrypts the predictions.
 
 The customer holds the private key and the raw rows; it needs only the
-server's public feature spec, never the model.
+server's public feature spec, never the model. Rows are processed in blocks
+(one block fills the slots of one packed plaintext), so files of any length
+are encrypted and decrypted in constant memory, on every core.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.errors import DataError, InvalidCiphertextError
+from ppml.crypto.randomness import owner_masks, public_masks
+from ppml.encoding.packing import PackingLayout
+from ppml.errors import DataError, InvalidCiphertextError, PlaintextOverflowError
 from ppml.features.spec import FeatureSpec, Target
-from ppml.fileio import write_atomic
-from ppml.wire.messages import EncryptedQuery, EncryptedResult
+from ppml.fileio import atomic_text_writer
+from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
+from ppml.wire.messages import (
+    BlockFileWriter,
+    QueryHeader,
+    ciphertext_width,
+    encode_ciphertext_value,
+    open_result,
+)
 
-Progress = Callable[[int], None]
+BLOCKS_PER_TASK = 4
 
 
 def read_inputs(spec: FeatureSpec, path: str | Path) -> NDArray[np.float64]:
-    """Model inputs of every row of a CSV file, all validated before anything is encrypted."""
-    table = spec.open_table(path)
-    vectors = list(spec.transform_table(table))
+    """Model inputs of every row of a CSV file (in memory; for comparisons and small files)."""
+    vectors = list(spec.transform_table(spec.open_table(path)))
     if not vectors:
-        raise DataError("no data rows to encrypt", path=path)
+        raise DataError("no data rows", path=path)
     return np.vstack(vectors)
 
 
-def encrypt_inputs(
-    public_key: PublicKey,
+def query_layout(spec: FeatureSpec, key_bits: int, *, pack: bool = True) -> PackingLayout:
+    """How many rows share a ciphertext for this spec and key size."""
+    if spec.slot_bits is None:
+        return PackingLayout(1, key_bits - 2)
+    return PackingLayout.for_key(key_bits, spec.slot_bits, pack=pack)
+
+
+# Worker state: set once per process by the initializer.
+_encrypt_state: dict[str, Any] = {}
+
+
+def _init_encryptor(n: int, masks: Any, width: int, layout: PackingLayout) -> None:
+    # Workers are forked, so the masks' precomputed tables arrive without copying.
+    _encrypt_state.update(n=n, masks=masks, width=width, layout=layout)
+
+
+def _encrypt_blocks(blocks: list[list[list[int]]]) -> list[tuple[int, list[str]]]:
+    state = _encrypt_state
+    n, masks, width, layout = state["n"], state["masks"], state["width"], state["layout"]
+    nsquare = n * n
+    out = []
+    for rows in blocks:
+        texts = []
+        for column in zip(*rows, strict=True):
+            packed = layout.pack(column) % n
+            # (1 + n)^m = 1 + m*n (mod n^2); the mask makes it a fresh encryption.
+            value = (1 + packed * n) * masks.mask() % nsquare
+            texts.append(encode_ciphertext_value(value, width))
+        out.append((len(rows), texts))
+    return out
+
+
+def encrypt_file(
+    key: PublicKey | PrivateKey,
     spec: FeatureSpec,
-    inputs: ArrayLike,
+    input_path: str | Path,
+    output_path: str | Path,
     *,
-    progress: Progress | None = None,
-) -> EncryptedQuery:
-    """Encrypt a matrix of model inputs (one row per example) in the spec's fixed-point format."""
-    matrix = np.asarray(inputs, dtype=np.float64)
-    if matrix.ndim != 2 or matrix.shape[1] != len(spec.feature_names):
-        raise ValueError(f"inputs must have {len(spec.feature_names)} columns")
-    encoded = spec.fixed_point.encode_array(matrix)
-    rows = []
-    for row in encoded:
-        rows.append(tuple(public_key.encrypt(int(value)) for value in row))
-        if progress is not None:
-            progress(1)
-    return EncryptedQuery(public_key, spec.spec_id, spec.frac_bits, tuple(rows))
+    pack: bool = True,
+    jobs: int | None = None,
+    standard_randomness: bool = False,
+    progress: ProgressReporter | None = None,
+) -> QueryHeader:
+    """Validate every row of a CSV file, then encrypt it block by block into a query file.
+
+    With the private key, encryption uses the key owner's faster randomness
+    (same distribution). ``standard_randomness`` ignores the key's DJN base.
+    Nothing is written if any row is invalid.
+    """
+    public_key = key.public_key if isinstance(key, PrivateKey) else key
+    table = spec.open_table(input_path)
+    rows = sum(1 for _ in spec.transform_table(table))  # validate everything first
+    if rows == 0:
+        raise DataError("no data rows to encrypt", path=input_path)
+    if progress is not None:
+        progress.start(rows)
+    layout = query_layout(spec, public_key.bits, pack=pack)
+    header = QueryHeader(
+        public_key, spec.spec_id, spec.frac_bits, len(spec.feature_names), rows, layout
+    )
+    h_s = None if standard_randomness else public_key.h_s
+    masks = (
+        owner_masks(key.p, key.q, h_s)
+        if isinstance(key, PrivateKey)
+        else public_masks(public_key.n, h_s)
+    )
+    masks.prepare(header.blocks * header.features)  # before workers fork, so they share it
+    initargs = (public_key.n, masks, ciphertext_width(public_key), layout)
+    fmt = spec.fixed_point
+
+    def encoded_rows() -> Iterator[list[int]]:
+        for vector in spec.transform_table(spec.open_table(input_path)):
+            yield [fmt.encode(float(value)) for value in vector]
+
+    tasks = batched(batched(encoded_rows(), layout.slots), BLOCKS_PER_TASK)
+    task_count = -(-header.blocks // BLOCKS_PER_TASK)
+    with BlockFileWriter(output_path, header.to_document()) as writer:
+        for results in ordered_map(
+            _encrypt_blocks,
+            tasks,
+            jobs=jobs or default_jobs(),
+            initializer=_init_encryptor,
+            initargs=initargs,
+            task_count=task_count,
+        ):
+            for count, texts in results:
+                writer.write_block(count, {"ciphertexts": texts})
+                if progress is not None:
+                    progress.advance(count)
+    return header
 
 
-def encrypt_table(
-    public_key: PublicKey,
-    spec: FeatureSpec,
-    path: str | Path,
-    *,
-    progress: Progress | None = None,
-) -> EncryptedQuery:
-    """Read, validate, encode and encrypt every row of a CSV file of raw records."""
-    return encrypt_inputs(public_key, spec, read_inputs(spec, path), progress=progress)
+_decrypt_state: dict[str, Any] = {}
 
 
-def decrypt_predictions(
-    private_key: PrivateKey, result: EncryptedResult, *, progress: Progress | None = None
-) -> NDArray[np.float64]:
-    """Decrypt a result into predictions in the target's own units."""
-    limit = 1 << result.bound_bits
-    scale = 1 << result.frac_bits
-    values = []
-    for index, ciphertext in enumerate(result.predictions):
-        encoded = private_key.decrypt(ciphertext)
-        if not -limit < encoded < limit:
+def _init_decryptor(key: PrivateKey, layout: PackingLayout, bound: int) -> None:
+    _decrypt_state.update(key=key, layout=layout, bound=bound)
+
+
+def _decrypt_blocks(blocks: list[tuple[int, int, int]]) -> list[list[int]]:
+    key, layout, bound = _decrypt_state["key"], _decrypt_state["layout"], _decrypt_state["bound"]
+    out = []
+    for index, count, value in blocks:
+        packed = key.decrypt(key.public_key.ciphertext(value))
+        try:
+            out.append(layout.unpack(packed, count, bound))
+        except PlaintextOverflowError:
             raise InvalidCiphertextError(
-                f"prediction {index + 1} decrypts outside the result's declared bound: "
+                f"block {index + 1} decrypts outside the result's declared bound: "
                 "a ciphertext was altered, or the query was not made with this key"
-            )
-        values.append(encoded / scale)
-        if progress is not None:
-            progress(1)
-    target = Target(result.target_name, "log" if result.target_transform == "log" else "none")
-    return target.inverse(np.asarray(values, dtype=np.float64))
+            ) from None
+    return out
 
 
-def write_predictions(path: str | Path, predictions: NDArray[np.float64]) -> None:
-    """Write a one-column CSV (``prediction``), one line per input row, atomically."""
-    text = io.StringIO()
-    text.write("prediction\n")
-    for value in predictions:
-        text.write(f"{float(value)!r}\n")
-    write_atomic(path, text.getvalue().encode("utf-8"))
+def decrypt_file(
+    private_key: PrivateKey,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    jobs: int | None = None,
+    progress: ProgressReporter | None = None,
+) -> int:
+    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count."""
+    header, blocks = open_result(input_path, private_key.public_key)
+    if progress is not None:
+        progress.start(header.rows)
+    target = Target(header.target_name, "log" if header.target_transform == "log" else "none")
+    bound = (1 << header.bound_bits) - 1
+    scale = 1 << header.frac_bits
+    initargs = (private_key, header.layout, bound)
+    tasks = batched(
+        ((index, count, c.value) for index, (count, c) in enumerate(blocks)), BLOCKS_PER_TASK
+    )
+    written = 0
+    with atomic_text_writer(output_path) as lines:
+        lines.write("prediction\n")
+        for results in ordered_map(
+            _decrypt_blocks,
+            tasks,
+            jobs=jobs or default_jobs(),
+            initializer=_init_decryptor,
+            initargs=initargs,
+            task_count=-(-header.rows // (header.layout.slots * BLOCKS_PER_TASK)),
+        ):
+            for values in results:
+                predictions = target.inverse(np.array([v / scale for v in values]))
+                lines.writelines(f"{float(p)!r}\n" for p in predictions)
+                written += len(values)
+                if progress is not None:
+                    progress.advance(len(values))
+    return written

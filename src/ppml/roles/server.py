@@ -1,25 +1,37 @@
 """The server: computes its linear model on encrypted inputs, never decrypting anything.
 
-For each query row it computes ``sum_j w_j * x_j + b`` homomorphically: each
-ciphertext is raised to its encoded weight, the products are multiplied, the
-encoded intercept is added, and the result is re-randomised so that it
-reveals nothing about the weights to the customer beyond the prediction.
+Each block of a query holds, for every feature j, one ciphertext packing that
+feature for up to K rows. The server computes ``prod_j c_j^W_j`` (a weighted
+sum in every slot at once; positive and negative weights in two
+multi-exponentiations, one inverse for all the negative ones), adds the
+packed encoded intercept as a plaintext, and re-randomises the result so it
+reveals nothing about the weights beyond the predictions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from ppml.encoding import EncryptedNumber, FixedPoint, dot
-from ppml.errors import SpecMismatchError
+from ppml.crypto import MIN_KEY_BITS, Ciphertext, PublicKey
+from ppml.crypto.paillier import weighted_sum
+from ppml.crypto.randomness import public_masks
+from ppml.encoding.packing import PackingLayout
+from ppml.errors import PlaintextOverflowError, SpecMismatchError
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
-from ppml.wire.messages import EncryptedQuery, EncryptedResult, check_same_spec
+from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
+from ppml.wire.messages import (
+    BlockFileWriter,
+    QueryHeader,
+    ResultHeader,
+    check_same_spec,
+    ciphertext_width,
+    encode_ciphertext_value,
+    open_query,
+)
 
-WEIGHT_FORMAT = FixedPoint(64)
-"""Fixed-point format of the weights: 2^-64 resolution keeps the error far below 1e-9."""
-
-Progress = Callable[[int], None]
+BLOCKS_PER_TASK = 4
 
 
 def check_model(spec: FeatureSpec, model: LinearModel) -> None:
@@ -30,43 +42,97 @@ def check_model(spec: FeatureSpec, model: LinearModel) -> None:
         )
 
 
-def predict_encrypted(
-    spec: FeatureSpec,
-    model: LinearModel,
-    query: EncryptedQuery,
-    *,
-    progress: Progress | None = None,
-) -> EncryptedResult:
-    """Encrypted predictions for every row of ``query``, under the customer's key."""
+def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> int:
+    """Refuse, before any work, a query this model cannot answer exactly; return the bound.
+
+    The returned integer bounds every encoded prediction; each slot of the
+    query's layout must hold it with its sign.
+    """
     check_model(spec, model)
-    check_same_spec(spec.spec_id, query.spec_id, "the query")
-    if query.frac_bits != spec.frac_bits or query.feature_count != len(model.weights):
+    check_same_spec(spec.spec_id, header.spec_id, "the query")
+    if header.frac_bits != spec.frac_bits or header.features != len(model.weights):
         raise SpecMismatchError(
-            f"the query has {query.feature_count} features at {query.frac_bits} fractional bits; "
+            f"the query has {header.features} features at {header.frac_bits} fractional bits; "
             f"the model expects {len(model.weights)} at {spec.frac_bits}"
         )
-    fmt = spec.fixed_point
-    # Bounds come from the public spec, so they are the same for every row and
-    # say nothing about the customer's values.
-    bounds = [fmt.encode(max(abs(low), abs(high))) for low, high in spec.bounds]
-    predictions = []
-    bound_bits = 1
-    for row in query.rows:
-        inputs = [
-            EncryptedNumber.from_ciphertext(c, fmt, bound)
-            for c, bound in zip(row, bounds, strict=True)
-        ]
-        total = dot(inputs, model.weights, WEIGHT_FORMAT) + model.intercept
-        predictions.append(total.rerandomize().ciphertext)
-        bound_bits = max(bound_bits, total.bound.bit_length())
-        if progress is not None:
-            progress(1)
-    return EncryptedResult(
-        query.public_key,
+    bound = spec.prediction_bound(model.weights, model.intercept)
+    layout = header.layout
+    if bound >= layout.slot_limit or not layout.fits(header.public_key.bits):
+        raise PlaintextOverflowError(
+            f"predictions of this model need {bound.bit_length() + 1}-bit slots; the query's "
+            f"layout has {layout.slots} slots of {layout.slot_bits} bits in a "
+            f"{header.public_key.bits}-bit key"
+        )
+    return bound
+
+
+_state: dict[str, Any] = {}
+
+
+def _init_predictor(
+    public_key: PublicKey, weights: list[int], intercept: int, layout: PackingLayout
+) -> None:
+    _state.update(public_key=public_key, weights=weights, intercept=intercept, layout=layout)
+
+
+def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, str]]:
+    public_key: PublicKey = _state["public_key"]
+    layout: PackingLayout = _state["layout"]
+    width = ciphertext_width(public_key)
+    out = []
+    for count, values in blocks:
+        ciphertexts = [Ciphertext._trusted(public_key, value) for value in values]
+        total = weighted_sum(ciphertexts, _state["weights"])
+        total = total + layout.pack([_state["intercept"]] * count)
+        out.append((count, encode_ciphertext_value(total.rerandomize().value, width)))
+    return out
+
+
+def predict_file(
+    spec: FeatureSpec,
+    model: LinearModel,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    jobs: int | None = None,
+    progress: ProgressReporter | None = None,
+    min_bits: int = MIN_KEY_BITS,
+) -> ResultHeader:
+    """Answer a query file with a result file, block by block on every core.
+
+    Queries under keys shorter than ``min_bits`` are refused.
+    """
+    header, blocks = open_query(input_path, min_bits=min_bits)
+    bound = check_query(spec, model, header)
+    if progress is not None:
+        progress.start(header.rows)
+    weight_fmt = spec.weight_fixed_point
+    weights = [weight_fmt.encode(w) for w in model.weights]
+    intercept = spec.prediction_fixed_point.encode(model.intercept)
+    result = ResultHeader(
+        header.public_key.key_id,
         spec.spec_id,
-        fmt.frac_bits + WEIGHT_FORMAT.frac_bits,
-        bound_bits,
+        spec.prediction_fixed_point.frac_bits,
+        max(bound.bit_length(), 1),
         spec.target.name,
         spec.target.transform,
-        tuple(predictions),
+        header.rows,
+        header.layout,
     )
+    # One mask per block; built before workers fork, so they share it.
+    public_masks(header.public_key.n, header.public_key.h_s).prepare(header.blocks)
+    tasks = batched(((count, [c.value for c in row]) for count, row in blocks), BLOCKS_PER_TASK)
+    with BlockFileWriter(output_path, result.to_document()) as writer:
+        for answers in ordered_map(
+            _predict_blocks,
+            tasks,
+            jobs=jobs or default_jobs(),
+            initializer=_init_predictor,
+            initargs=(header.public_key, weights, intercept, header.layout),
+            task_count=-(-header.blocks // BLOCKS_PER_TASK),
+        ):
+            for count, text in answers:
+                writer.write_block(count, {"ciphertext": text})
+                if progress is not None:
+                    progress.advance(count)
+    return result

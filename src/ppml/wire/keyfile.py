@@ -35,7 +35,8 @@ from ppml.wire.document import (
 
 PUBLIC_KEY_FORMAT = "ppml.paillier.public-key"
 PRIVATE_KEY_FORMAT = "ppml.paillier.private-key"
-KEY_FILE_VERSION = 1
+KEY_FILE_VERSION = 2
+READABLE_KEY_FILE_VERSIONS = frozenset({1, 2})  # version 1 had no randomness mode (standard)
 PUBLIC_KEY_FILENAME = "public_key.json"
 PRIVATE_KEY_FILENAME = "private_key.json"
 
@@ -81,7 +82,15 @@ def _key_error(path: str | Path | None, problem: str) -> KeyFileError:
 
 
 def _public_members(public_key: PublicKey) -> dict[str, Any]:
-    return {"key_id": public_key.key_id, "bits": public_key.bits, "n": hex_int(public_key.n)}
+    members: dict[str, Any] = {
+        "key_id": public_key.key_id,
+        "bits": public_key.bits,
+        "n": hex_int(public_key.n),
+        "randomness": public_key.randomness,
+    }
+    if public_key.h_s is not None:
+        members["djn_h_s"] = hex_int(public_key.h_s)
+    return members
 
 
 def public_key_document(public_key: PublicKey) -> dict[str, Any]:
@@ -95,9 +104,16 @@ def _read_public_key(document: DocumentReader, min_bits: int) -> PublicKey:
         raise document.fail("field 'bits' does not match the modulus (damaged file)")
     if document.get("key_id", str) != key_fingerprint(n):
         raise document.fail("field 'key_id' does not match the modulus (damaged file)")
+    h_s = None
+    if document.get("version", int) >= 2:
+        randomness = document.get("randomness", str)
+        if randomness == "djn":
+            h_s = document.hex_int("djn_h_s")
+        elif randomness != "standard":
+            raise document.fail(f"unknown randomness mode {randomness!r}")
     try:
         check_key_size(n.bit_length(), min_bits)
-        return PublicKey(n)
+        return PublicKey(n, h_s)
     except (InsecureKeyError, InvalidKeyError) as error:
         raise document.fail(str(error)) from None
 
@@ -110,7 +126,7 @@ def parse_public_key(
         data,
         path,
         expected_format=PUBLIC_KEY_FORMAT,
-        supported_versions=frozenset({KEY_FILE_VERSION}),
+        supported_versions=READABLE_KEY_FILE_VERSIONS,
         error=_key_error,
     )
     return _read_public_key(document, min_bits)
@@ -230,7 +246,7 @@ def parse_private_key(
         data,
         path,
         expected_format=PRIVATE_KEY_FORMAT,
-        supported_versions=frozenset({KEY_FILE_VERSION}),
+        supported_versions=READABLE_KEY_FILE_VERSIONS,
         error=_key_error,
     )
     public_key = _read_public_key(document, min_bits)
@@ -239,8 +255,7 @@ def parse_private_key(
         factors = document
     elif isinstance(protection, dict):
         header = {
-            name: document.members.get(name)
-            for name in ("format", "version", "key_id", "bits", "n", "protection")
+            name: value for name, value in document.members.items() if name != "encrypted_factors"
         }
         factors = _unseal_factors(document, header, passphrase)
     else:

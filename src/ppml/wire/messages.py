@@ -1,31 +1,40 @@
-"""Query and result documents: what the customer sends and what the server returns.
+"""Query and result files: what the customer sends and what the server returns.
 
-Specified in ``docs/wire-format.md``. Every ciphertext is the base64 of its
-big-endian bytes, zero-padded to the byte length of n^2, so all ciphertexts of
-a key look alike. A query carries the customer's public key and the id of the
-feature spec it was made for; a result names the key and spec it answers, its
-fixed-point scale and a bound that every genuine prediction satisfies.
+Specified in ``docs/wire-format.md``. Both are JSON Lines so they can be
+written and read block by block, in memory that does not grow with the
+number of rows: a header line (``format``, ``version``, keys, spec, layout),
+one line per block of rows, and a trailer line whose absence reveals a
+truncated file. Every ciphertext is the base64 of its big-endian bytes,
+zero-padded to the byte length of n^2, so all ciphertexts of a key look alike.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ppml.crypto import MIN_KEY_BITS, Ciphertext, PublicKey
-from ppml.errors import FileFormatError, InvalidCiphertextError, SpecMismatchError
-from ppml.fileio import write_atomic
-from ppml.wire.document import DocumentReader, dump_document, parse_document, read_document_bytes
+from ppml.encoding.packing import PackingLayout
+from ppml.errors import (
+    FileFormatError,
+    InvalidCiphertextError,
+    SpecMismatchError,
+    UnsupportedVersionError,
+)
+from ppml.fileio import atomic_text_writer
+from ppml.wire.document import DocumentReader, dump_document
 from ppml.wire.keyfile import PUBLIC_KEY_FORMAT, parse_public_key, public_key_document
 
 QUERY_FORMAT = "ppml.query"
 RESULT_FORMAT = "ppml.result"
-MESSAGE_VERSION = 1
-MAX_MESSAGE_BYTES = 1 << 30
+MESSAGE_VERSION = 2
+MAX_LINE_BYTES = 64 << 20
 
 
 def ciphertext_width(public_key: PublicKey) -> int:
@@ -33,9 +42,9 @@ def ciphertext_width(public_key: PublicKey) -> int:
     return (int(public_key.nsquare).bit_length() + 7) // 8
 
 
-def encode_ciphertext(ciphertext: Ciphertext, width: int) -> str:
-    """A ciphertext as fixed-width base64 text."""
-    return base64.b64encode(ciphertext.value.to_bytes(width, "big")).decode("ascii")
+def encode_ciphertext_value(value: int, width: int) -> str:
+    """A ciphertext integer as fixed-width base64 text."""
+    return base64.b64encode(int(value).to_bytes(width, "big")).decode("ascii")
 
 
 def decode_ciphertext(
@@ -57,171 +66,286 @@ def decode_ciphertext(
 
 
 @dataclass(frozen=True)
-class EncryptedQuery:
-    """Encrypted model inputs: one row of ciphertexts per example, in spec order."""
+class QueryHeader:
+    """What a query says about itself before its blocks."""
 
     public_key: PublicKey
     spec_id: str
     frac_bits: int
-    rows: tuple[tuple[Ciphertext, ...], ...]
+    features: int
+    rows: int
+    layout: PackingLayout
 
     @property
-    def feature_count(self) -> int:
-        """Ciphertexts per row."""
-        return len(self.rows[0]) if self.rows else 0
+    def blocks(self) -> int:
+        """Number of blocks: ``layout.slots`` rows each, the last one possibly shorter."""
+        return -(-self.rows // self.layout.slots)
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON document of the query."""
-        width = ciphertext_width(self.public_key)
+        """The header line's members."""
         return {
             "format": QUERY_FORMAT,
             "version": MESSAGE_VERSION,
             "public_key": public_key_document(self.public_key),
             "spec_id": self.spec_id,
             "frac_bits": self.frac_bits,
-            "rows": len(self.rows),
-            "features": self.feature_count,
-            "ciphertexts": [[encode_ciphertext(c, width) for c in row] for row in self.rows],
+            "features": self.features,
+            "rows": self.rows,
+            "layout": {"slots": self.layout.slots, "slot_bits": self.layout.slot_bits},
         }
-
-    def save(self, path: str | Path) -> None:
-        """Write the query file atomically."""
-        write_atomic(path, dump_document(self.to_document()))
-
-    @classmethod
-    def parse(
-        cls, data: bytes, path: str | Path | None = None, *, min_bits: int = MIN_KEY_BITS
-    ) -> EncryptedQuery:
-        """Parse and validate a query: its key, its shape and every ciphertext."""
-        document = parse_document(
-            data,
-            path,
-            expected_format=QUERY_FORMAT,
-            supported_versions=frozenset({MESSAGE_VERSION}),
-            error=FileFormatError,
-        )
-        key_members = document.get("public_key", dict)
-        if key_members.get("format") != PUBLIC_KEY_FORMAT:
-            raise document.fail("field 'public_key' is not a ppml public key")
-        try:
-            public_key = parse_public_key(dump_document(key_members), None, min_bits=min_bits)
-        except FileFormatError as error:
-            raise document.fail(f"public_key: {error.problem}") from None
-        row_count, feature_count = document.get("rows", int), document.get("features", int)
-        frac_bits = document.get("frac_bits", int)
-        if not 0 <= frac_bits <= 256:
-            raise document.fail("frac_bits must be between 0 and 256")
-        rows = document.get("ciphertexts", list)
-        if len(rows) != row_count:
-            raise document.fail(f"declares {row_count} rows but holds {len(rows)}")
-        width = ciphertext_width(public_key)
-        parsed = []
-        for index, row in enumerate(rows):
-            if not isinstance(row, list) or len(row) != feature_count:
-                raise document.fail(f"row {index + 1} must hold {feature_count} ciphertexts")
-            parsed.append(
-                tuple(
-                    decode_ciphertext(
-                        public_key, text, width, document, f"row {index + 1}, feature {j + 1}"
-                    )
-                    for j, text in enumerate(row)
-                )
-            )
-        return cls(public_key, document.get("spec_id", str), frac_bits, tuple(parsed))
-
-    @classmethod
-    def load(cls, path: str | Path, *, min_bits: int = MIN_KEY_BITS) -> EncryptedQuery:
-        """Load a query file."""
-        data = read_document_bytes(path, FileFormatError, MAX_MESSAGE_BYTES)
-        return cls.parse(data, path, min_bits=min_bits)
 
 
 @dataclass(frozen=True)
-class EncryptedResult:
-    """Encrypted predictions, one per query row, on the model's scale.
+class ResultHeader:
+    """What a result says about itself before its blocks.
 
     ``frac_bits`` is the fixed-point scale of the predictions; every genuine
     prediction X satisfies ``|X| < 2^bound_bits``, so a decrypted value outside
-    that range reveals an altered ciphertext. ``target_name`` and
-    ``target_transform`` say how to turn predictions into target units.
+    that range reveals an altered ciphertext. ``target_transform`` says how to
+    turn predictions into target units.
     """
 
-    public_key: PublicKey
+    key_id: str
     spec_id: str
     frac_bits: int
     bound_bits: int
     target_name: str
     target_transform: str
-    predictions: tuple[Ciphertext, ...]
+    rows: int
+    layout: PackingLayout
 
     def to_document(self) -> dict[str, Any]:
-        """The JSON document of the result."""
-        width = ciphertext_width(self.public_key)
+        """The header line's members."""
         return {
             "format": RESULT_FORMAT,
             "version": MESSAGE_VERSION,
-            "key_id": self.public_key.key_id,
+            "key_id": self.key_id,
             "spec_id": self.spec_id,
             "frac_bits": self.frac_bits,
             "bound_bits": self.bound_bits,
             "target": {"name": self.target_name, "transform": self.target_transform},
-            "rows": len(self.predictions),
-            "ciphertexts": [encode_ciphertext(c, width) for c in self.predictions],
+            "rows": self.rows,
+            "layout": {"slots": self.layout.slots, "slot_bits": self.layout.slot_bits},
         }
 
-    def save(self, path: str | Path) -> None:
-        """Write the result file atomically."""
-        write_atomic(path, dump_document(self.to_document()))
 
-    @classmethod
-    def parse(
-        cls, data: bytes, public_key: PublicKey, path: str | Path | None = None
-    ) -> EncryptedResult:
-        """Parse a result addressed to ``public_key``; one for another key is refused."""
-        document = parse_document(
-            data,
-            path,
-            expected_format=RESULT_FORMAT,
-            supported_versions=frozenset({MESSAGE_VERSION}),
-            error=FileFormatError,
-        )
-        key_id = document.get("key_id", str)
-        if key_id != public_key.key_id:
-            where = f"{path}: " if path is not None else ""
-            raise SpecMismatchError(
-                f"{where}the result was made for key {key_id}, "
-                f"not for this private key ({public_key.key_id})"
+class BlockFileWriter:
+    """Writes a header, blocks and a trailer to a temporary file, renamed into place on success.
+
+    Use as a context manager: if the block is left by an exception, the
+    temporary file is removed and nothing appears at ``path``.
+    """
+
+    def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self._blocks = 0
+        self._rows = 0
+        self._header = header
+        self._stack = contextlib.ExitStack()
+
+    def _write(self, members: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(members, separators=(",", ":")))
+        self._handle.write("\n")
+
+    def write_block(self, rows: int, members: dict[str, Any]) -> None:
+        """Append the next block, holding ``rows`` rows."""
+        self._write({"block": self._blocks, "rows": rows, **members})
+        self._blocks += 1
+        self._rows += rows
+
+    def __enter__(self) -> BlockFileWriter:
+        self._handle = self._stack.enter_context(atomic_text_writer(self.path))
+        self._write(self._header)
+        return self
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            self._write({"end": True, "blocks": self._blocks, "rows": self._rows})
+        self._stack.__exit__(kind, error, trace)
+
+
+class BlockFileReader:
+    """Reads a block file line by line, checking framing, order and the trailer."""
+
+    def __init__(self, path: str | Path, expected_format: str) -> None:
+        self.path = Path(path)
+        try:
+            self._handle: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+        except FileNotFoundError:
+            raise FileFormatError(path, "no such file") from None
+        except IsADirectoryError:
+            raise FileFormatError(path, "is a directory, not a file") from None
+        self._line = 0
+        first = self._next_line()
+        if first is None:
+            raise self.fail("the file is empty")
+        found = first.members.get("format")
+        if found != expected_format:
+            raise self.fail(f"expected a {expected_format!r} document, found {found!r}")
+        version = first.get("version", int)
+        if version != MESSAGE_VERSION:
+            raise UnsupportedVersionError(
+                path,
+                f"format version {version} is not supported "
+                f"(this ppml reads version {MESSAGE_VERSION})",
             )
-        frac_bits, bound_bits = document.get("frac_bits", int), document.get("bound_bits", int)
-        if not 0 <= frac_bits <= 1024 or not 0 < bound_bits < public_key.bits - 1:
-            raise document.fail("frac_bits or bound_bits out of range")
-        target = document.reader("target")
-        transform = target.get("transform", str)
-        if transform not in ("none", "log"):
-            raise document.fail(f"unknown target transform {transform!r}")
-        texts = document.get("ciphertexts", list)
-        if len(texts) != document.get("rows", int):
-            raise document.fail("the number of ciphertexts does not match 'rows'")
-        width = ciphertext_width(public_key)
-        predictions = tuple(
-            decode_ciphertext(public_key, text, width, document, f"prediction {i + 1}")
-            for i, text in enumerate(texts)
-        )
-        return cls(
-            public_key,
-            document.get("spec_id", str),
-            frac_bits,
-            bound_bits,
-            target.get("name", str),
-            transform,
-            predictions,
-        )
+        self.header = first
 
-    @classmethod
-    def load(cls, path: str | Path, public_key: PublicKey) -> EncryptedResult:
-        """Load a result file addressed to ``public_key``."""
-        data = read_document_bytes(path, FileFormatError, MAX_MESSAGE_BYTES)
-        return cls.parse(data, public_key, path)
+    def fail(self, problem: str) -> FileFormatError:
+        """The error to raise for a problem in this file."""
+        return FileFormatError(self.path, problem)
+
+    def _next_line(self) -> DocumentReader | None:
+        raw = self._handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return None
+        self._line += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise self.fail(f"line {self._line} is longer than {MAX_LINE_BYTES} bytes")
+        try:
+            members = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise self.fail("not valid JSON (the file is truncated or damaged)") from None
+        if not isinstance(members, dict):
+            raise self.fail(f"line {self._line} is not a JSON object")
+        return DocumentReader(members, self.path)
+
+    def blocks(self, expected_rows: int, slots: int) -> Iterator[tuple[int, DocumentReader]]:
+        """Yield ``(rows, block)`` in order, then check the trailer against the header."""
+        index = seen_rows = 0
+        try:
+            while True:
+                block = self._next_line()
+                if block is None:
+                    raise self.fail("the file ends before its trailer (truncated)")
+                if block.members.get("end") is True:
+                    if block.get("blocks", int) != index or block.get("rows", int) != seen_rows:
+                        raise self.fail("the trailer does not match the blocks (damaged file)")
+                    if seen_rows != expected_rows:
+                        raise self.fail(f"declares {expected_rows} rows but holds {seen_rows}")
+                    if self._next_line() is not None:
+                        raise self.fail("data after the trailer")
+                    return
+                if block.get("block", int) != index:
+                    raise self.fail(f"block {index} is missing or out of order")
+                rows = block.get("rows", int)
+                if not 1 <= rows <= slots or seen_rows + rows > expected_rows:
+                    raise self.fail(f"block {index} declares an impossible number of rows")
+                yield rows, block
+                index += 1
+                seen_rows += rows
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        self._handle.close()
+
+
+def _layout(document: DocumentReader, key_bits: int) -> PackingLayout:
+    members = document.reader("layout")
+    try:
+        layout = PackingLayout(members.get("slots", int), members.get("slot_bits", int))
+    except ValueError as error:
+        raise document.fail(f"layout: {error}") from None
+    if not layout.fits(key_bits):
+        raise document.fail(
+            f"layout of {layout.slots} x {layout.slot_bits} bits does not fit a {key_bits}-bit key"
+        )
+    return layout
+
+
+def open_query(
+    path: str | Path, *, min_bits: int = MIN_KEY_BITS
+) -> tuple[QueryHeader, Iterator[tuple[int, list[Ciphertext]]]]:
+    """Open a query file: its header, and an iterator over ``(rows, ciphertexts)`` blocks.
+
+    Every ciphertext is validated as it is read.
+    """
+    reader = BlockFileReader(path, QUERY_FORMAT)
+    document = reader.header
+    key_members = document.get("public_key", dict)
+    if key_members.get("format") != PUBLIC_KEY_FORMAT:
+        raise document.fail("field 'public_key' is not a ppml public key")
+    try:
+        public_key = parse_public_key(dump_document(key_members), None, min_bits=min_bits)
+    except FileFormatError as error:
+        raise document.fail(f"public_key: {error.problem}") from None
+    frac_bits = document.get("frac_bits", int)
+    features = document.get("features", int)
+    rows = document.get("rows", int)
+    if not 0 <= frac_bits <= 256 or features < 1 or rows < 1:
+        raise document.fail("frac_bits, features or rows out of range")
+    header = QueryHeader(
+        public_key,
+        document.get("spec_id", str),
+        frac_bits,
+        features,
+        rows,
+        _layout(document, public_key.bits),
+    )
+    width = ciphertext_width(public_key)
+
+    def blocks() -> Iterator[tuple[int, list[Ciphertext]]]:
+        first_row = 1
+        for count, block in reader.blocks(rows, header.layout.slots):
+            texts = block.get("ciphertexts", list)
+            if len(texts) != features:
+                raise block.fail(f"block {block.members['block']} must hold {features} ciphertexts")
+            where = f"rows {first_row}-{first_row + count - 1}" if count > 1 else f"row {first_row}"
+            yield (
+                count,
+                [
+                    decode_ciphertext(public_key, text, width, block, f"{where}, feature {j + 1}")
+                    for j, text in enumerate(texts)
+                ],
+            )
+            first_row += count
+
+    return header, blocks()
+
+
+def open_result(
+    path: str | Path, public_key: PublicKey
+) -> tuple[ResultHeader, Iterator[tuple[int, Ciphertext]]]:
+    """Open a result addressed to ``public_key``; one for another key is refused at once."""
+    reader = BlockFileReader(path, RESULT_FORMAT)
+    document = reader.header
+    key_id = document.get("key_id", str)
+    if key_id != public_key.key_id:
+        reader.close()
+        raise SpecMismatchError(
+            f"{path}: the result was made for key {key_id}, "
+            f"not for this private key ({public_key.key_id})"
+        )
+    frac_bits, bound_bits = document.get("frac_bits", int), document.get("bound_bits", int)
+    target = document.reader("target")
+    transform = target.get("transform", str)
+    if transform not in ("none", "log"):
+        raise document.fail(f"unknown target transform {transform!r}")
+    layout = _layout(document, public_key.bits)
+    if not 0 <= frac_bits <= 1024 or not 0 < bound_bits < layout.slot_bits:
+        raise document.fail("frac_bits or bound_bits out of range")
+    rows = document.get("rows", int)
+    header = ResultHeader(
+        key_id,
+        document.get("spec_id", str),
+        frac_bits,
+        bound_bits,
+        target.get("name", str),
+        transform,
+        rows,
+        layout,
+    )
+    width = ciphertext_width(public_key)
+
+    def blocks() -> Iterator[tuple[int, Ciphertext]]:
+        for count, block in reader.blocks(rows, layout.slots):
+            index = block.members["block"]
+            text = block.members.get("ciphertext")
+            yield count, decode_ciphertext(public_key, text, width, block, f"block {index + 1}")
+
+    return header, blocks()
 
 
 def check_same_spec(expected: str, found: str, what: str, path: str | Path | None = None) -> None:
@@ -233,6 +357,6 @@ def check_same_spec(expected: str, found: str, what: str, path: str | Path | Non
         )
 
 
-def rows_of(items: Sequence[Sequence[Ciphertext]]) -> tuple[tuple[Ciphertext, ...], ...]:
-    """Freeze a list of ciphertext rows."""
-    return tuple(tuple(row) for row in items)
+def block_ranges(rows: int, slots: int) -> Sequence[tuple[int, int]]:
+    """``(start, stop)`` row ranges of the blocks of a file with ``rows`` rows."""
+    return [(start, min(start + slots, rows)) for start in range(0, rows, slots)]

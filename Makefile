@@ -6,7 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit setup clean
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test lint typecheck unit setup bench clean
 
 setup: $(STAMP)
 
@@ -20,12 +22,20 @@ $(STAMP): pyproject.toml
 		{ bash scripts/install-system-deps.sh && $(BIN)/python -m pip install --quiet -e '.[dev]'; }
 	@touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+# Throughput, latency, bytes and peak memory against python-paillier, in one run.
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/bench.py
+
 demo: $(STAMP)
 	$(BIN)/ppml demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

@@ -276,3 +276,23 @@ class TestRandomness:
             PublicKey(n, 1)
         with pytest.raises(InvalidKeyError, match="n-th residue"):
             PrivateKey.from_factors(private_key.p, private_key.q, h_s=12345)
+
+
+def test_precomputed_masks_are_used_once_and_never_inherited() -> None:
+    import os
+
+    from ppml.crypto.randomness import owner_masks
+
+    _, private_key = generate_keypair(512, insecure_test_key=True)
+    masks = owner_masks(private_key.p, private_key.q, private_key.public_key.h_s)
+    masks.fill(4)
+    first, second = private_key.random_mask(), private_key.random_mask()
+    assert first != second and len(masks) == 2
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, str(len(masks)).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 16) == b"0"
+    assert len(masks) == 2

@@ -18,7 +18,10 @@ Two modes, each with a fast path for the key owner:
 
 from __future__ import annotations
 
+import os
 import secrets
+import weakref
+from collections import deque
 from functools import lru_cache
 from typing import Any
 
@@ -82,10 +85,58 @@ def make_djn_base(n: int) -> int:
 TABLE_BREAK_EVEN = 40
 
 
-class PublicMasks:
+_ALL_POOLS: weakref.WeakSet[MaskPool] = weakref.WeakSet()
+
+
+def _discard_inherited_masks() -> None:
+    # A forked child gets a copy of every pool; using it would reuse the
+    # parent's masks, so children start with empty pools.
+    for pool in list(_ALL_POOLS):
+        pool.discard()
+
+
+os.register_at_fork(after_in_child=_discard_inherited_masks)
+
+
+class MaskPool:
+    """Masks computed ahead of time (an offline phase), each handed out exactly once.
+
+    A long-running customer or server fills the pool while idle; encryptions
+    and re-randomisations then cost one multiplication each. Masks are
+    independent and never reused, so the distribution is unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._pool: deque[Any] = deque()
+        _ALL_POOLS.add(self)
+
+    def discard(self) -> None:
+        """Drop every precomputed mask."""
+        self._pool.clear()
+
+    def fill(self, count: int) -> None:
+        """Precompute ``count`` more masks."""
+        self._pool.extend(self._compute() for _ in range(count))
+
+    def __len__(self) -> int:
+        return len(self._pool)
+
+    def mask(self) -> Any:
+        """A fresh mask: from the pool if one is ready, else computed now."""
+        try:
+            return self._pool.popleft()
+        except IndexError:
+            return self._compute()
+
+    def _compute(self) -> Any:
+        raise NotImplementedError
+
+
+class PublicMasks(MaskPool):
     """Randomness for anyone holding the public key (encryption and re-randomisation)."""
 
     def __init__(self, n: int, h_s: int | None) -> None:
+        super().__init__()
         self._n = gmpy2.mpz(n)
         self._nsquare = self._n * self._n
         self._h_s = None if h_s is None else gmpy2.mpz(h_s)
@@ -98,7 +149,7 @@ class PublicMasks:
         if self._h_s is not None and self._table is None and expected_masks >= TABLE_BREAK_EVEN:
             self._table = FixedBaseTable(self._h_s, self._nsquare, self._bits)
 
-    def mask(self) -> Any:
+    def _compute(self) -> Any:
         """A fresh ``r^n mod n^2`` (standard) or ``h_s^a mod n^2`` (djn)."""
         if self._h_s is None:
             return gmpy2.powmod(random_unit(self._n), self._n, self._nsquare)
@@ -110,10 +161,11 @@ class PublicMasks:
         return self._table.power(exponent)
 
 
-class OwnerMasks:
+class OwnerMasks(MaskPool):
     """Randomness computed modulo p^2 and q^2, for the holder of the private key."""
 
     def __init__(self, p: int, q: int, h_s: int | None) -> None:
+        super().__init__()
         mp, mq = gmpy2.mpz(p), gmpy2.mpz(q)
         self._n = mp * mq
         self._psquare, self._qsquare = mp * mp, mq * mq
@@ -134,8 +186,8 @@ class OwnerMasks:
                 FixedBaseTable(self._h_s, self._qsquare, self._bits),
             )
 
-    def mask(self) -> Any:
-        """The same distribution as :meth:`PublicMasks.mask`, several times faster."""
+    def _compute(self) -> Any:
+        """The same distribution as the public masks, several times faster."""
         if self._h_s is None:
             r = random_unit(self._n)
             mask_p = gmpy2.powmod(r, self._exp_p, self._psquare)

@@ -48,6 +48,25 @@ def query_layout(spec: FeatureSpec, key_bits: int, *, pack: bool = True) -> Pack
     return PackingLayout.for_key(key_bits, spec.slot_bits, pack=pack)
 
 
+def precompute_randomness(
+    key: PublicKey | PrivateKey, count: int, *, standard_randomness: bool = False
+) -> None:
+    """Offline phase: compute ``count`` encryption masks now, in this process.
+
+    The next ``count`` ciphertexts encrypted here (one per feature per block)
+    then cost a multiplication each. Worker processes never inherit them.
+    """
+    public_key = key.public_key if isinstance(key, PrivateKey) else key
+    h_s = None if standard_randomness else public_key.h_s
+    masks = (
+        owner_masks(key.p, key.q, h_s)
+        if isinstance(key, PrivateKey)
+        else public_masks(public_key.n, h_s)
+    )
+    masks.prepare(count)
+    masks.fill(count)
+
+
 # Worker state: set once per process by the initializer.
 _encrypt_state: dict[str, Any] = {}
 

@@ -66,6 +66,13 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
     return bound
 
 
+def precompute_randomness(public_key: PublicKey, count: int) -> None:
+    """Offline phase: compute ``count`` re-randomisation masks (one per result block) now."""
+    masks = public_masks(public_key.n, public_key.h_s)
+    masks.prepare(count)
+    masks.fill(count)
+
+
 _state: dict[str, Any] = {}
 
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck unit setup bench clean
+.PHONY: demo test lint typecheck unit setup bench load clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ $(BENCH_STAMP): $(STAMP)
 # Throughput, latency, bytes and peak memory against python-paillier, in one run.
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# A bounded load test of a real `ppml serve` on 127.0.0.1 (32 clients, 320 requests).
+load: $(STAMP)
+	$(BIN)/python benchmarks/load.py
 
 demo: $(STAMP)
 	$(BIN)/ppml demo

@@ -102,3 +102,7 @@ class DataError(PpmlError, ValueError):
 
 class SpecMismatchError(PpmlError, ValueError):
     """A document was made for another feature spec, key or model than the one at hand."""
+
+
+class ServiceError(PpmlError, RuntimeError):
+    """The prediction service refused a request, or could not be reached."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ppml import __version__
-from ppml.cli import demo, keys, roles
+from ppml.cli import demo, keys, roles, service
 from ppml.cli.console import stderr
 from ppml.errors import PpmlError
 
@@ -33,6 +33,8 @@ app.command("encrypt", rich_help_panel="Customer")(roles.encrypt)
 app.command("decrypt", rich_help_panel="Customer")(roles.decrypt)
 app.command("train", rich_help_panel="Server")(roles.train)
 app.command("predict", rich_help_panel="Server")(roles.predict)
+app.command("serve", rich_help_panel="Server")(service.serve)
+app.command("query", rich_help_panel="Customer")(service.query)
 app.add_typer(keys.app, name="keys", rich_help_panel="Keys")
 app.command("demo", rich_help_panel="Try it")(demo.demo)
 

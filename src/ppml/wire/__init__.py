@@ -1,4 +1,4 @@
-"""Versioned file and wire formats: key files and python-paillier JWK interop."""
+"""Versioned file and wire formats: key files, query and result files, python-paillier JWK."""
 
 from ppml.wire.keyfile import (
     PRIVATE_KEY_FILENAME,

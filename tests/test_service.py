@@ -1,0 +1,247 @@
+"""The HTTP service, started for real on 127.0.0.1, and ``ppml query`` against it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from ppml.crypto import generate_keypair
+from ppml.datasets import laptops_csv
+from ppml.features import FeatureSpec
+from ppml.model.training import train
+from ppml.roles import customer
+from ppml.wire.keyfile import load_private_key, save_keypair
+
+TOKEN = "test-token-" + "x" * 20
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(
+    model: Path, *options: str, token: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PPML_SERVICE_TOKEN"}
+    if token:
+        env["PPML_SERVICE_TOKEN"] = token
+    process = subprocess.Popen(
+        [str(BIN / "ppml"), "serve", "--model", str(model), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "2", *options],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(
+        f"the service did not start: {process.stderr.read() if process.stderr else ''}"
+    )
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    root = tmp_path_factory.mktemp("service")
+    result = train(laptops_csv(), "Price", holdout=0)
+    (root / "model").mkdir()
+    result.spec.save(root / "model" / "features.json")
+    result.model.save(root / "model" / "model.json")
+    save_keypair(root / "keys", generate_keypair(2048)[1])
+    guarded, guarded_url = start_server(
+        root / "model", "--max-body-bytes", "4000000", "--max-rows", "2000", token=TOKEN
+    )
+    limited, limited_url = start_server(root / "model", "--rate-limit", "30/hour")
+    try:
+        yield {"root": root, "url": guarded_url, "limited_url": limited_url, "spec": result.spec}
+    finally:
+        for process in (guarded, limited):
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_query(setup: dict[str, object], rows: int = 3, key_bits: int = 2048) -> bytes:
+    root = setup["root"]
+    assert isinstance(root, Path)
+    spec = setup["spec"]
+    assert isinstance(spec, FeatureSpec)
+    sample = root / f"sample{rows}.csv"
+    sample.write_text("".join(laptops_csv().read_text().splitlines(keepends=True)[: rows + 1]))
+    if key_bits == 2048:
+        key = load_private_key(root / "keys" / "private_key.json")
+    else:
+        key = generate_keypair(key_bits, insecure_test_key=True)[1]
+    out = root / f"query{rows}-{key_bits}.jsonl"
+    customer.encrypt_file(key, spec, sample, out, jobs=1)
+    return out.read_bytes()
+
+
+def post(url: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/predict",
+        content=body,
+        headers=auth() if headers is None else headers,
+        timeout=120,
+    )
+
+
+def assert_still_serving(setup: dict[str, object]) -> None:
+    root = setup["root"]
+    assert isinstance(root, Path)
+    response = post(str(setup["url"]), make_query(setup, 2))
+    assert response.status_code == 200
+    (root / "check.jsonl").write_bytes(response.content)
+    key = load_private_key(root / "keys" / "private_key.json")
+    customer.decrypt_file(key, root / "check.jsonl", root / "check.csv", jobs=1)
+    assert len((root / "check.csv").read_text().splitlines()) == 3
+
+
+def test_query_prices_every_laptop_like_the_offline_flow(setup: dict[str, object]) -> None:
+    root = setup["root"]
+    assert isinstance(root, Path)
+    env = {**os.environ, "PPML_SERVICE_TOKEN": TOKEN}
+    completed = subprocess.run(
+        [str(BIN / "ppml"), "query", "--url", str(setup["url"]), "--keys", str(root / "keys"),
+         "--input", str(laptops_csv()), "--out", str(root / "online.csv")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    offline = root / "offline"
+    offline.mkdir()
+    for args in (
+        ["encrypt", "--private-key", str(root / "keys" / "private_key.json"), "--features",
+         str(root / "model" / "features.json"), "--input", str(laptops_csv()), "--out", str(offline / "q")],
+        ["predict", "--model", str(root / "model"), "--input", str(offline / "q"), "--out", str(offline / "r")],
+        ["decrypt", "--private-key", str(root / "keys" / "private_key.json"), "--input",
+         str(offline / "r"), "--out", str(offline / "prices.csv")],
+    ):  # fmt: skip
+        subprocess.run([str(BIN / "ppml"), *args], check=True, capture_output=True, timeout=600)
+    online = np.loadtxt(root / "online.csv", skiprows=1)
+    expected = np.loadtxt(offline / "prices.csv", skiprows=1)
+    assert online.shape == (1303,)
+    assert np.max(np.abs(online - expected) / expected) < 1e-9
+
+
+def test_public_endpoints(setup: dict[str, object]) -> None:
+    url = str(setup["url"])
+    assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
+    spec = setup["spec"]
+    assert isinstance(spec, FeatureSpec)
+    document = httpx.get(f"{url}/v1/features", headers=auth()).content
+    assert FeatureSpec.parse(document).spec_id == spec.spec_id
+    assert "/v1/predict" in httpx.get(f"{url}/openapi.json").json()["paths"]
+
+
+def _edit_query(query: bytes, edit: object) -> bytes:
+    lines = [json.loads(line) for line in query.decode().splitlines()]
+    edit(lines)  # type: ignore[operator]
+    return ("\n".join(json.dumps(line) for line in lines) + "\n").encode()
+
+
+def _set_ciphertext(value: int) -> object:
+    def edit(lines: list[dict[str, object]]) -> None:
+        texts = lines[1]["ciphertexts"]
+        assert isinstance(texts, list)
+        width = len(base64.b64decode(texts[0]))
+        texts[0] = base64.b64encode(value.to_bytes(width, "big")).decode()
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "code", "fragment"),
+    [
+        ("malformed JSON", 400, "invalid_query", "not valid JSON"),
+        ("wrong version", 400, "unsupported_version", "version 7"),
+        ("ciphertext >= n^2", 400, "invalid_query", "out of range"),
+        ("gcd(c, n) != 1", 400, "invalid_query", "shares a factor"),
+        ("1024-bit key", 400, "invalid_query", "too small"),
+        ("feature count", 422, "spec_mismatch", "features"),
+        ("oversized body", 413, "body_too_large", "exceeds"),
+        ("too many rows", 413, "too_many_rows", "at most 2000"),
+    ],
+)
+def test_bad_queries_get_clear_4xx(
+    setup: dict[str, object], name: str, status: int, code: str, fragment: str
+) -> None:
+    query = make_query(setup)
+    n = int(json.loads(query.splitlines()[0])["public_key"]["n"], 16)
+    bodies = {
+        "malformed JSON": b'{"format": "ppml.query", "version": 2,',
+        "wrong version": _edit_query(query, lambda lines: lines[0].update(version=7)),
+        "ciphertext >= n^2": _edit_query(query, _set_ciphertext(n * n + 1)),
+        "gcd(c, n) != 1": _edit_query(query, _set_ciphertext(n)),
+        "1024-bit key": make_query(setup, key_bits=1024) if name == "1024-bit key" else b"",
+        "feature count": _edit_query(
+            query,
+            lambda lines: (
+                lines[0].update(features=lines[0]["features"] - 1),
+                lines[1]["ciphertexts"].pop(),
+            ),
+        ),
+        "oversized body": b"x" * 4_000_001,
+        "too many rows": _edit_query(query, lambda lines: lines[0].update(rows=5000)),
+    }
+    response = post(str(setup["url"]), bodies[name])
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and fragment in error["message"]
+    assert "Traceback" not in response.text
+    assert_still_serving(setup)
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+)
+def test_token_is_required(setup: dict[str, object], headers: dict[str, str]) -> None:
+    url = str(setup["url"])
+    response = post(url, make_query(setup), headers=headers)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert httpx.get(f"{url}/v1/features", headers=headers).status_code == 401
+    assert_still_serving(setup)
+
+
+def test_rate_limit_counts_predictions(setup: dict[str, object]) -> None:
+    url = str(setup["limited_url"])
+    query = make_query(setup, 20)
+    assert post(url, query, headers={}).status_code == 200
+    refused = post(url, query, headers={})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def test_fuzzing_the_api_finds_no_server_error(setup: dict[str, object]) -> None:
+    schemathesis = shutil.which("schemathesis") or str(BIN / "schemathesis")
+    completed = subprocess.run(
+        [schemathesis, "run", f"{setup['url']}/openapi.json", "--checks", "not_a_server_error",
+         "--max-examples", "60", "--header", f"Authorization: Bearer {TOKEN}", "--seed", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    assert_still_serving(setup)

@@ -275,3 +275,24 @@ def test_damaged_query_files(
     damaged.write_text("\n".join(edit(lines)) + "\n")  # type: ignore[operator]
     with pytest.raises(FileFormatError, match=message):
         server_predicts(server_dir, damaged)
+
+
+def test_answers_hide_the_weights_even_from_a_customer_with_a_forged_djn_base(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With h_s = -1 (an n-th residue), DJN masks would be +-1 and leak the weights."""
+    server_dir, customer_dir = parties
+    private_key = customer_key(customer_dir, True)
+    assert isinstance(private_key, PrivateKey)
+    n = private_key.public_key.n
+    forged = PublicKey(n, n * n - 1)
+    query = tmp_path / "forged.jsonl"
+    spec = FeatureSpec.load(customer_dir / "features.json")
+    customer.encrypt_file(forged, spec, first_rows(tmp_path, 1), query, jobs=1)
+    result = server_predicts(server_dir, query)
+    block = json.loads(result.read_text().splitlines()[1])
+    answer = int.from_bytes(base64.b64decode(block["ciphertext"]), "big")
+    # The answer's randomness is a fresh uniform n-th residue, not +-(product of known masks).
+    plaintext = private_key.raw_decrypt(private_key.public_key.ciphertext(answer))
+    randomness = answer * pow(1 + plaintext * n, -1, n * n) % (n * n)
+    assert randomness not in (1, n * n - 1)

@@ -253,10 +253,18 @@ class Ciphertext:
 
     __rmul__ = __mul__
 
-    def rerandomize(self) -> Ciphertext:
-        """Return a fresh-looking ciphertext of the same plaintext."""
+    def rerandomize(self, *, uniform: bool = False) -> Ciphertext:
+        """Return a fresh-looking ciphertext of the same plaintext.
+
+        With ``uniform``, the mask is a uniformly random n-th residue ``r^n``
+        whatever the key's randomness mode, so the result is statistically
+        independent of how this ciphertext was computed, even for the key
+        owner. A party computing for someone else's key should use it: it
+        does not rely on the key's DJN base being honest.
+        """
         pk = self.public_key
-        return Ciphertext._trusted(pk, self._value * pk.random_mask() % pk.nsquare)
+        mask = public_masks(pk.n, None).mask() if uniform else pk.random_mask()
+        return Ciphertext._trusted(pk, self._value * mask % pk.nsquare)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Ciphertext):

@@ -4,8 +4,10 @@ Each block of a query holds, for every feature j, one ciphertext packing that
 feature for up to K rows. The server computes ``prod_j c_j^W_j`` (a weighted
 sum in every slot at once; positive and negative weights in two
 multi-exponentiations, one inverse for all the negative ones), adds the
-packed encoded intercept as a plaintext, and re-randomises the result so it
-reveals nothing about the weights beyond the predictions.
+packed encoded intercept as a plaintext, and re-randomises the result with a
+uniformly random ``r^n`` (never the customer's DJN base, which the server
+cannot check), so it reveals nothing about the weights beyond the predictions,
+even to the key owner.
 """
 
 from __future__ import annotations
@@ -67,8 +69,11 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
 
 
 def precompute_randomness(public_key: PublicKey, count: int) -> None:
-    """Offline phase: compute ``count`` re-randomisation masks (one per result block) now."""
-    masks = public_masks(public_key.n, public_key.h_s)
+    """Offline phase: compute ``count`` re-randomisation masks (one per result block) now.
+
+    They are uniform n-th residues ``r^n`` for the customer's modulus.
+    """
+    masks = public_masks(public_key.n, None)
     masks.prepare(count)
     masks.fill(count)
 
@@ -91,7 +96,9 @@ def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, str]
         ciphertexts = [Ciphertext._trusted(public_key, value) for value in values]
         total = weighted_sum(ciphertexts, _state["weights"])
         total = total + layout.pack([_state["intercept"]] * count)
-        out.append((count, encode_ciphertext_value(total.rerandomize().value, width)))
+        # A uniform mask: the customer's own DJN base is not trusted to hide the weights.
+        answer = total.rerandomize(uniform=True)
+        out.append((count, encode_ciphertext_value(answer.value, width)))
     return out
 
 
@@ -126,8 +133,6 @@ def predict_file(
         header.rows,
         header.layout,
     )
-    # One mask per block; built before workers fork, so they share it.
-    public_masks(header.public_key.n, header.public_key.h_s).prepare(header.blocks)
     tasks = batched(((count, [c.value for c in row]) for count, row in blocks), BLOCKS_PER_TASK)
     with BlockFileWriter(output_path, result.to_document()) as writer:
         for answers in ordered_map(

@@ -14,7 +14,7 @@ import base64
 import binascii
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -355,8 +355,3 @@ def check_same_spec(expected: str, found: str, what: str, path: str | Path | Non
         raise SpecMismatchError(
             f"{where}{what} was made for feature spec {found}, but this model uses spec {expected}"
         )
-
-
-def block_ranges(rows: int, slots: int) -> Sequence[tuple[int, int]]:
-    """``(start, stop)`` row ranges of the blocks of a file with ``rows`` rows."""
-    return [(start, min(start + slots, rows)) for start in range(0, rows, slots)]

@@ -130,7 +130,7 @@ class PublicKey:
 
     def raw_encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt a raw plaintext ``0 <= plaintext < n`` with fresh randomness."""
-        return _encrypt_with_mask(self, plaintext, self.random_mask())
+        return encrypt_with_mask(self, plaintext, self.random_mask())
 
     def raw_encrypt_with(self, plaintext: int, r: int) -> Ciphertext:
         """Encrypt with caller-supplied randomness ``r`` in Z*_n.
@@ -140,14 +140,19 @@ class PublicKey:
         """
         if not 0 < r < self.n or gmpy2.gcd(r, self.n) != 1:
             raise ValueError("the randomness r must be a unit modulo n")
-        return _encrypt_with_mask(self, plaintext, gmpy2.powmod(r, self.n, self.nsquare))
+        return encrypt_with_mask(self, plaintext, gmpy2.powmod(r, self.n, self.nsquare))
 
     def random_mask(self) -> Any:
         """Return a fresh random n-th residue mod n^2: the factor that hides a plaintext."""
         return public_masks(self.n, self.h_s).mask()
 
 
-def _encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphertext:
+def encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphertext:
+    """Encrypt a raw plaintext ``0 <= plaintext < n`` with a precomputed mask.
+
+    The mask must be a fresh random n-th residue from :mod:`ppml.crypto.randomness`
+    (used once); batch encryption calls this directly. Prefer :meth:`PublicKey.encrypt`.
+    """
     if not 0 <= plaintext < public_key.n:
         raise PlaintextOverflowError("a raw plaintext must satisfy 0 <= m < n")
     # (1 + n)^m = 1 + m*n (mod n^2): no exponentiation for the plaintext part.
@@ -341,7 +346,7 @@ class PrivateKey:
 
     def raw_encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt like :meth:`PublicKey.raw_encrypt`, with the key owner's fast randomness."""
-        return _encrypt_with_mask(self.public_key, plaintext, self.random_mask())
+        return encrypt_with_mask(self.public_key, plaintext, self.random_mask())
 
     def encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt like :meth:`PublicKey.encrypt`, with the key owner's fast randomness."""

@@ -12,7 +12,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
+
+from ppml.errors import DataError
+from ppml.features.table import Row
 
 
 class FieldError(ValueError):
@@ -21,6 +25,10 @@ class FieldError(ValueError):
     def __init__(self, column: str, value: str, expected: str, *, problem: str = "") -> None:
         self.column, self.value = column, value
         super().__init__(problem or f"cannot read {value!r} as {expected}")
+
+    def at(self, row: Row, path: str | Path | None) -> DataError:
+        """The user-facing error: this problem, located at ``row`` of the file ``path``."""
+        return DataError(str(self), path=path, row=row.number, line=row.line, column=self.column)
 
 
 Fields = tuple[dict[str, float], dict[str, str]]

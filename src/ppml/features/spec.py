@@ -222,9 +222,7 @@ class FeatureSpec:
             vector = self.vectorize(self.recipe.derive(row.cells))
             self.check_bounds(vector)
         except FieldError as error:
-            raise DataError(
-                str(error), path=path, row=row.number, line=row.line, column=error.column
-            ) from None
+            raise error.at(row, path) from None
         return vector
 
     def transform_table(self, table: CsvTable) -> Iterator[NDArray[np.float64]]:
@@ -339,6 +337,4 @@ def fields_of_table(
         try:
             yield row, recipe.derive(row.cells)
         except FieldError as error:
-            raise DataError(
-                str(error), path=table.path, row=row.number, line=row.line, column=error.column
-            ) from None
+            raise error.at(row, table.path) from None

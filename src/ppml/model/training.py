@@ -151,9 +151,7 @@ def train(
             fields.append(chosen.derive(row.cells))
             value = parse_number(target, row.cells[target], positive=transform == "log")
         except FieldError as error:
-            raise DataError(
-                str(error), path=table.path, row=row.number, line=row.line, column=error.column
-            ) from None
+            raise error.at(row, table.path) from None
         targets.append(value)
     if len(fields) < max(folds, 2) * 2:
         raise DataError(f"only {len(fields)} rows: too few to train and cross-validate", path=data)

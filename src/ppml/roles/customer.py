@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.crypto.randomness import owner_masks, public_masks
+from ppml.crypto.paillier import encrypt_with_mask
+from ppml.crypto.randomness import OwnerMasks, PublicMasks, owner_masks, public_masks
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import DataError, InvalidCiphertextError, PlaintextOverflowError
 from ppml.features.spec import FeatureSpec, Target
@@ -56,38 +57,42 @@ def precompute_randomness(
     The next ``count`` ciphertexts encrypted here (one per feature per block)
     then cost a multiplication each. Worker processes never inherit them.
     """
-    public_key = key.public_key if isinstance(key, PrivateKey) else key
-    h_s = None if standard_randomness else public_key.h_s
-    masks = (
-        owner_masks(key.p, key.q, h_s)
-        if isinstance(key, PrivateKey)
-        else public_masks(public_key.n, h_s)
-    )
+    masks = _masks_for(key, standard_randomness)
     masks.prepare(count)
     masks.fill(count)
+
+
+def _masks_for(key: PublicKey | PrivateKey, standard_randomness: bool) -> PublicMasks | OwnerMasks:
+    """The randomness source of a key: the owner's (CRT) one when the private key is given."""
+    public_key = key.public_key if isinstance(key, PrivateKey) else key
+    h_s = None if standard_randomness else public_key.h_s
+    if isinstance(key, PrivateKey):
+        return owner_masks(key.p, key.q, h_s)
+    return public_masks(public_key.n, h_s)
 
 
 # Worker state: set once per process by the initializer.
 _encrypt_state: dict[str, Any] = {}
 
 
-def _init_encryptor(n: int, masks: Any, width: int, layout: PackingLayout) -> None:
+def _init_encryptor(
+    public_key: PublicKey, masks: PublicMasks | OwnerMasks, width: int, layout: PackingLayout
+) -> None:
     # Workers are forked, so the masks' precomputed tables arrive without copying.
-    _encrypt_state.update(n=n, masks=masks, width=width, layout=layout)
+    _encrypt_state.update(public_key=public_key, masks=masks, width=width, layout=layout)
 
 
 def _encrypt_blocks(blocks: list[list[list[int]]]) -> list[tuple[int, list[str]]]:
     state = _encrypt_state
-    n, masks, width, layout = state["n"], state["masks"], state["width"], state["layout"]
-    nsquare = n * n
+    public_key, masks = state["public_key"], state["masks"]
+    width, layout = state["width"], state["layout"]
     out = []
     for rows in blocks:
         texts = []
         for column in zip(*rows, strict=True):
-            packed = layout.pack(column) % n
-            # (1 + n)^m = 1 + m*n (mod n^2); the mask makes it a fresh encryption.
-            value = (1 + packed * n) * masks.mask() % nsquare
-            texts.append(encode_ciphertext_value(value, width))
+            packed = layout.pack(column) % public_key.n
+            ciphertext = encrypt_with_mask(public_key, packed, masks.mask())
+            texts.append(encode_ciphertext_value(ciphertext.value, width))
         out.append((len(rows), texts))
     return out
 
@@ -120,14 +125,9 @@ def encrypt_file(
     header = QueryHeader(
         public_key, spec.spec_id, spec.frac_bits, len(spec.feature_names), rows, layout
     )
-    h_s = None if standard_randomness else public_key.h_s
-    masks = (
-        owner_masks(key.p, key.q, h_s)
-        if isinstance(key, PrivateKey)
-        else public_masks(public_key.n, h_s)
-    )
+    masks = _masks_for(key, standard_randomness)
     masks.prepare(header.blocks * header.features)  # before workers fork, so they share it
-    initargs = (public_key.n, masks, ciphertext_width(public_key), layout)
+    initargs = (public_key, masks, ciphertext_width(public_key), layout)
     fmt = spec.fixed_point
 
     def encoded_rows() -> Iterator[list[int]]:

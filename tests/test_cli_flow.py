@@ -74,8 +74,15 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
        "--out", server / "result.json")  # fmt: skip
     shutil.copy(server / "result.json", customer / "result.json")
     ok("decrypt", "--private-key", customer / "keys" / "private_key.json",
+       "--query", customer / "query.json", "--features", customer / "features.json",
        "--input", customer / "result.json", "--out", customer / "prices.csv")  # fmt: skip
     return {"root": root, "server": server, "customer": customer}
+
+
+def _record(flow: dict[str, Path]) -> tuple[Path, ...]:
+    """The customer's own record of the flow's query: its query file and feature spec."""
+    customer = flow["customer"]
+    return ("--query", customer / "query.json", "--features", customer / "features.json")
 
 
 def test_train_prints_metrics(tmp_path: Path) -> None:
@@ -150,8 +157,8 @@ class TestRefusals:
         ok("keygen", "--out", tmp_path / "keys", "--bits", "2048")
         out = tmp_path / "prices.csv"
         line = refused(out, "decrypt", "--private-key", tmp_path / "keys" / "private_key.json",
-                       "--input", flow["customer"] / "result.json", "--out", out)  # fmt: skip
-        assert "made for key" in line
+                       *_record(flow), "--input", flow["customer"] / "result.json", "--out", out)  # fmt: skip
+        assert "not under this private key" in line
 
     def test_tampered_query_ciphertext(self, flow: dict[str, Path], tmp_path: Path) -> None:
         lines = (flow["server"] / "query.json").read_text().splitlines()
@@ -170,20 +177,17 @@ class TestRefusals:
     def test_tampered_result_ciphertext(self, flow: dict[str, Path], tmp_path: Path) -> None:
         lines = (flow["customer"] / "result.json").read_text().splitlines()
         block = json.loads(lines[1])
-        first = int.from_bytes(base64.b64decode(block["ciphertext"]), "big")
         width = len(base64.b64decode(block["ciphertext"]))
-        # A power keeps it a valid ciphertext but multiplies the plaintext far past its bound.
-        n = int(json.loads((flow["customer"] / "keys" / "public_key.json").read_text())["n"], 16)
-        block["ciphertext"] = base64.b64encode(
-            pow(first, 1 << 200, n * n).to_bytes(width, "big")
-        ).decode()
+        # 1 is a valid ciphertext of 0, never a genuine answer: without the mask's
+        # offset, the unmasked top slot is -2^(s-1), beyond every slot's bound.
+        block["ciphertext"] = base64.b64encode((1).to_bytes(width, "big")).decode()
         lines[1] = json.dumps(block)
         tampered = tmp_path / "result.json"
         tampered.write_text("\n".join(lines) + "\n")
         out = tmp_path / "prices.csv"
         line = refused(out, "decrypt", "--private-key", flow["customer"] / "keys" / "private_key.json",
-                       "--input", tampered, "--out", out)  # fmt: skip
-        assert "block 1 decrypts outside the result's declared bound" in line
+                       *_record(flow), "--input", tampered, "--out", out)  # fmt: skip
+        assert "block 1 decrypts outside the predictions' bound" in line
 
     @pytest.mark.parametrize("which", ["query", "result"])
     def test_truncated_files(self, flow: dict[str, Path], tmp_path: Path, which: str) -> None:
@@ -205,7 +209,7 @@ class TestRefusals:
         else:
             out = tmp_path / "prices.csv"
             line = refused(out, "decrypt", "--private-key", flow["customer"] / "keys" / "private_key.json",
-                           "--input", truncated, "--out", out)  # fmt: skip
+                           *_record(flow), "--input", truncated, "--out", out)  # fmt: skip
         assert line.startswith(f"error: {truncated}: ") and "truncated" in line
 
     def test_bad_estimator(self, tmp_path: Path) -> None:
@@ -251,6 +255,7 @@ def test_generic_csv_through_the_cli(tmp_path: Path) -> None:
         tmp_path / "r.json",
     )
     ok("decrypt", "--private-key", tmp_path / "keys" / "private_key.json",
+       "--query", tmp_path / "q.json", "--features", tmp_path / "model" / "features.json",
        "--input", tmp_path / "r.json", "--out", tmp_path / "p.csv")  # fmt: skip
     predictions = np.loadtxt(tmp_path / "p.csv", skiprows=1)
     reference = LinearRegression().fit(data.data, data.target).predict(data.data[:25])

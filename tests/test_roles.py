@@ -75,11 +75,17 @@ def server_predicts(server_dir: Path, query: Path, jobs: int = 1) -> Path:
 
 
 def customer_decrypts(customer_dir: Path, result: Path, jobs: int = 1) -> np.ndarray:
+    """Decrypt against the customer's own copy of its last query and its spec."""
     shutil.copy(result, customer_dir / "result.jsonl")
     private_key = customer_key(customer_dir, True)
     assert isinstance(private_key, PrivateKey)
     customer.decrypt_file(
-        private_key, customer_dir / "result.jsonl", customer_dir / "prices.csv", jobs=jobs
+        private_key,
+        customer_dir / "result.jsonl",
+        customer_dir / "prices.csv",
+        query=customer_dir / "query.jsonl",
+        spec=FeatureSpec.load(customer_dir / "features.json"),
+        jobs=jobs,
     )
     return np.loadtxt(customer_dir / "prices.csv", skiprows=1, ndmin=1)
 
@@ -160,7 +166,7 @@ def test_query_reveals_only_ciphertexts(parties: tuple[Path, Path], tmp_path: Pa
 
 
 def _structure(path: Path) -> list[object]:
-    """A query with every ciphertext replaced by its length."""
+    """A query with every ciphertext (and the query id) replaced by its length."""
 
     def mask(value: object) -> object:
         if isinstance(value, list):
@@ -170,6 +176,7 @@ def _structure(path: Path) -> list[object]:
         return value
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]
+    lines[0]["query_id"] = len(lines[0]["query_id"])  # fresh for every query, by design
     for line in lines[1:-1]:
         line["ciphertexts"] = [len(c) for c in line["ciphertexts"]]
     return [mask(line) for line in lines]
@@ -233,8 +240,63 @@ def test_customer_refuses_a_result_for_another_key(
     server_dir, customer_dir = parties
     result = server_predicts(server_dir, customer_encrypts(customer_dir, first_rows(tmp_path, 3)))
     _, stranger = generate_keypair(TEST_KEY_BITS, insecure_test_key=True)
-    with pytest.raises(SpecMismatchError, match="made for key"):
-        customer.decrypt_file(stranger, result, tmp_path / "prices.csv")
+    with pytest.raises(SpecMismatchError, match="not under this private key"):
+        customer.decrypt_file(
+            stranger,
+            result,
+            tmp_path / "prices.csv",
+            query=customer_dir / "query.jsonl",
+            spec=FeatureSpec.load(customer_dir / "features.json"),
+        )
+    assert not (tmp_path / "prices.csv").exists()
+
+
+def test_customer_refuses_the_result_of_another_query(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    server_dir, customer_dir = parties
+    rows = first_rows(tmp_path, 3)
+    earlier = tmp_path / "earlier-result.jsonl"
+    shutil.copy(server_predicts(server_dir, customer_encrypts(customer_dir, rows)), earlier)
+    # The same rows again: a new query id, so the earlier answer does not belong to it.
+    customer_encrypts(customer_dir, rows)
+    with pytest.raises(SpecMismatchError, match="this result answers query"):
+        customer_decrypts(customer_dir, earlier)
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "message"),
+    [
+        ("frac_bits", 80, "scale or target disagree"),
+        ("bound_bits", 4000, "out of range"),
+        ("target", {"name": "Price", "transform": "none"}, "scale or target disagree"),
+        ("layout", {"slots": 1, "slot_bits": 94}, "disagree with"),
+        ("rows", 2, "disagree with"),
+        ("query_sha256", "0" * 64, "SHA-256 mismatch"),
+        ("spec_id", "0" * 32, "disagree with"),
+    ],
+)
+def test_an_altered_result_header_is_refused(
+    parties: tuple[Path, Path], tmp_path: Path, member: str, value: object, message: str
+) -> None:
+    """Decryption trusts the customer's query and spec, never the header it is sent."""
+    server_dir, customer_dir = parties
+    result = server_predicts(server_dir, customer_encrypts(customer_dir, first_rows(tmp_path, 3)))
+    lines = result.read_text().splitlines()
+    header = json.loads(lines[0])
+    header[member] = value
+    altered = tmp_path / "altered.jsonl"
+    altered.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    private_key = customer_key(customer_dir, True)
+    assert isinstance(private_key, PrivateKey)
+    with pytest.raises((SpecMismatchError, FileFormatError), match=message):
+        customer.decrypt_file(
+            private_key,
+            altered,
+            tmp_path / "prices.csv",
+            query=customer_dir / "query.jsonl",
+            spec=FeatureSpec.load(customer_dir / "features.json"),
+        )
     assert not (tmp_path / "prices.csv").exists()
 
 
@@ -252,7 +314,13 @@ def test_tampered_result_is_detected(parties: tuple[Path, Path], tmp_path: Path)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidCiphertextError, match="block 1 decrypts outside"):
-        customer.decrypt_file(private_key, tampered, tmp_path / "prices.csv")
+        customer.decrypt_file(
+            private_key,
+            tampered,
+            tmp_path / "prices.csv",
+            query=customer_dir / "query.jsonl",
+            spec=FeatureSpec.load(customer_dir / "features.json"),
+        )
     assert not (tmp_path / "prices.csv").exists()
 
 
@@ -261,7 +329,7 @@ def test_tampered_result_is_detected(parties: tuple[Path, Path], tmp_path: Path)
     [
         (lambda lines: lines[:-1], "truncated"),
         (lambda lines: lines[:1] + lines[2:], "block 0 is missing"),
-        (lambda lines: [lines[0].replace('"version":2', '"version":9'), *lines[1:]], "version 9"),
+        (lambda lines: [lines[0].replace('"version":3', '"version":9'), *lines[1:]], "version 9"),
         (lambda lines: [*lines, '{"more": 1}'], "after the trailer"),
         (lambda lines: [lines[0][:50]], "not valid JSON"),
     ],

@@ -116,7 +116,16 @@ def assert_still_serving(setup: dict[str, object]) -> None:
     assert response.status_code == 200
     (root / "check.jsonl").write_bytes(response.content)
     key = load_private_key(root / "keys" / "private_key.json")
-    customer.decrypt_file(key, root / "check.jsonl", root / "check.csv", jobs=1)
+    spec = setup["spec"]
+    assert isinstance(spec, FeatureSpec)
+    customer.decrypt_file(
+        key,
+        root / "check.jsonl",
+        root / "check.csv",
+        query=root / "query2-2048.jsonl",
+        spec=spec,
+        jobs=1,
+    )
     assert len((root / "check.csv").read_text().splitlines()) == 3
 
 
@@ -136,7 +145,8 @@ def test_query_prices_every_laptop_like_the_offline_flow(setup: dict[str, object
         ["encrypt", "--private-key", str(root / "keys" / "private_key.json"), "--features",
          str(root / "model" / "features.json"), "--input", str(laptops_csv()), "--out", str(offline / "q")],
         ["predict", "--model", str(root / "model"), "--input", str(offline / "q"), "--out", str(offline / "r")],
-        ["decrypt", "--private-key", str(root / "keys" / "private_key.json"), "--input",
+        ["decrypt", "--private-key", str(root / "keys" / "private_key.json"), "--query", str(offline / "q"),
+         "--features", str(root / "model" / "features.json"), "--input",
          str(offline / "r"), "--out", str(offline / "prices.csv")],
     ):  # fmt: skip
         subprocess.run([str(BIN / "ppml"), *args], check=True, capture_output=True, timeout=600)

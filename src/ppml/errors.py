@@ -106,3 +106,7 @@ class SpecMismatchError(PpmlError, ValueError):
 
 class ServiceError(PpmlError, RuntimeError):
     """The prediction service refused a request, or could not be reached."""
+
+
+class DeadlineExceededError(PpmlError, TimeoutError):
+    """A computation ran past the deadline it was given and was abandoned."""

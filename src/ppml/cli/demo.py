@@ -90,6 +90,8 @@ def demo(
 
         info("[bold]customer[/bold]: decrypts its prices")
         _run(["decrypt", "--private-key", str(customer_dir / "keys" / "private_key.json"),
+              "--query", str(customer_dir / "query.json"),
+              "--features", str(customer_dir / "features.json"),
               "--input", str(customer_dir / "result.json"),
               "--out", str(customer_dir / "prices.csv")])  # fmt: skip
 

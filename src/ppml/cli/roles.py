@@ -15,7 +15,12 @@ from rich.table import Table
 from ppml.cli.console import info, stderr, stdout
 from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.features.spec import DEFAULT_FRAC_BITS, DEFAULT_MIN_CATEGORY_COUNT, FeatureSpec
+from ppml.features.spec import (
+    DEFAULT_FRAC_BITS,
+    DEFAULT_MIN_CATEGORY_COUNT,
+    MAX_PRECISION_DIGITS,
+    FeatureSpec,
+)
 from ppml.model.linear import LinearModel
 from ppml.roles import customer, server
 from ppml.wire.keyfile import load_private_key, load_public_key
@@ -109,6 +114,16 @@ def train(
         typer.Option("--min-category-count", help="Rarer categories are treated as unseen."),
     ] = DEFAULT_MIN_CATEGORY_COUNT,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the folds.")] = 0,
+    precision_digits: Annotated[
+        int | None,
+        typer.Option(
+            "--precision-digits",
+            min=1,
+            max=MAX_PRECISION_DIGITS,
+            help="Precision cap: answers carry random noise of up to the largest possible "
+            "prediction / 10^DIGITS (default: off, exact answers). See docs/threat-model.md.",
+        ),
+    ] = None,
 ) -> None:
     """Server: fit a linear model; write the public spec and the private weights.
 
@@ -133,6 +148,7 @@ def train(
             unseen=unseen,  # type: ignore[arg-type]
             frac_bits=frac_bits,
             min_category_count=min_category_count,
+            precision_digits=precision_digits,
         )
     out.mkdir(parents=True, exist_ok=True)
     result.spec.save(out / FEATURES_FILENAME)
@@ -165,6 +181,11 @@ def train(
     stdout.print(table)
     largest = max(abs(w) for w in result.model.weights)
     info(f"largest |weight| {largest:.4g}; spec {result.spec.spec_id}")
+    spec = result.spec
+    if spec.precision_digits is not None:
+        bound = spec.prediction_bound(result.model.weights, result.model.intercept)
+        noise = spec.prediction_fixed_point.decode(spec.noise_amplitude(bound))
+        info(f"precision cap: every answer carries uniform noise of up to ±{noise:.3g} ({scale})")
     info(f"public spec   {out / FEATURES_FILENAME}  (give this to customers)")
     info(f"private model {out / MODEL_FILENAME}  (keep this: mode 0600)")
 
@@ -249,12 +270,26 @@ def decrypt(
     private_key: Annotated[
         Path, typer.Option("--private-key", help="The customer's private_key.json.")
     ],
+    query: Annotated[
+        Path,
+        typer.Option("--query", help="The query file this result answers (the customer's copy)."),
+    ],
+    features: Annotated[
+        Path, typer.Option("--features", help="The features.json the query was encrypted with.")
+    ],
     input_result: Annotated[Path, typer.Option("--input", help="The server's result file.")],
     out: Annotated[Path, typer.Option("--out", help="CSV of predictions to write.")],
     jobs: JobsOption = None,
 ) -> None:
-    """Customer: decrypt the predictions into a CSV with a `prediction` column."""
+    """Customer: decrypt the predictions into a CSV with a `prediction` column.
+
+    The scale, bound, layout and target come from the customer's own query and
+    spec; a result that answers another query, or disagrees with them, is refused.
+    """
     key = load_private_key(private_key, passphrase=existing_passphrase)
+    spec = FeatureSpec.load(features)
     with progress_bar("decrypting") as progress:
-        count = customer.decrypt_file(key, input_result, out, jobs=jobs, progress=progress)
+        count = customer.decrypt_file(
+            key, input_result, out, query=query, spec=spec, jobs=jobs, progress=progress
+        )
     info(f"decrypted {count} predictions -> {out}")

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ppml.encoding import FixedPoint
+from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, FileFormatError
 from ppml.features.recipes import FieldError, Recipe, recipe_from_parameters
 from ppml.features.table import CsvTable, Row
@@ -38,6 +39,7 @@ SPEC_VERSION = 2
 DEFAULT_FRAC_BITS = 40
 DEFAULT_WEIGHT_FRAC_BITS = 48
 DEFAULT_MIN_CATEGORY_COUNT = 10
+MAX_PRECISION_DIGITS = 30
 
 UnseenPolicy = Literal["ignore", "error"]
 TargetTransformName = Literal["none", "log"]
@@ -103,6 +105,9 @@ class FeatureSpec:
     weight_frac_bits: int = DEFAULT_WEIGHT_FRAC_BITS
     slot_bits: int | None = None
     """Width of a packed slot; set by training once the weights are known (None: no packing)."""
+    precision_digits: int | None = None
+    """The optional precision cap: predictions carry uniform noise of up to the prediction
+    bound / 10^digits (None: exact results)."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -149,6 +154,21 @@ class FeatureSpec:
             for w, bound in zip(weights, self.input_bounds(), strict=True)
         )
         return total + abs(self.prediction_fixed_point.encode(intercept))
+
+    def noise_amplitude(self, bound: int) -> int:
+        """Encoded amplitude of the precision cap's noise for a model whose predictions satisfy
+        ``|X| <= bound`` (0 when the cap is off)."""
+        if self.precision_digits is None:
+            return 0
+        scale: int = 10**self.precision_digits
+        return bound // scale
+
+    def required_slot_bits(self, weights: Sequence[float], intercept: float) -> int:
+        """Slot width that holds every encoded input within its declared bounds, and every
+        prediction of this model (plus the precision cap's noise), with its sign."""
+        bound = self.prediction_bound(weights, intercept)
+        largest_input = max(self.input_bounds(), default=0)
+        return slot_bits_for(max(bound + self.noise_amplitude(bound), largest_input))
 
     @property
     def spec_id(self) -> str:
@@ -247,6 +267,12 @@ class FeatureSpec:
                 "frac_bits": self.frac_bits,
                 "weight_frac_bits": self.weight_frac_bits,
                 "slot_bits": self.slot_bits,
+                # Written only when set, so specs without a cap keep their ids.
+                **(
+                    {}
+                    if self.precision_digits is None
+                    else {"precision_digits": self.precision_digits}
+                ),
             },
             "target": {"name": self.target.name, "transform": self.target.transform},
             "features": list(self.feature_names),
@@ -319,13 +345,28 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
         raise ValueError("slot_bits must be null or an integer between 2 and 8192")
     if not (0 <= frac_bits <= 256 and 0 <= weight_frac_bits <= 256):
         raise ValueError("frac_bits and weight_frac_bits must be between 0 and 256")
+    precision_digits = encoding.members.get("precision_digits")
+    if precision_digits is not None and (
+        not isinstance(precision_digits, int)
+        or isinstance(precision_digits, bool)
+        or not 1 <= precision_digits <= MAX_PRECISION_DIGITS
+    ):
+        raise ValueError(f"precision_digits must be an integer from 1 to {MAX_PRECISION_DIGITS}")
     target_members = document.reader("target")
     transform = target_members.get("transform", str)
     if transform not in ("none", "log"):
         raise ValueError("target transform must be 'none' or 'log'")
     target = Target(target_members.get("name", str), transform)
     return FeatureSpec(
-        recipe, numeric, categorical, target, unseen, frac_bits, weight_frac_bits, slot_bits
+        recipe,
+        numeric,
+        categorical,
+        target,
+        unseen,
+        frac_bits,
+        weight_frac_bits,
+        slot_bits,
+        precision_digits,
     )
 
 

@@ -16,12 +16,12 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, SettingError
 from ppml.features.recipes import FieldError, GenericRecipe, LaptopRecipe, Recipe, parse_number
 from ppml.features.spec import (
     DEFAULT_FRAC_BITS,
     DEFAULT_MIN_CATEGORY_COUNT,
+    MAX_PRECISION_DIGITS,
     FeatureSpec,
     Target,
     TargetTransformName,
@@ -128,6 +128,7 @@ def train(
     unseen: UnseenPolicy = "ignore",
     frac_bits: int = DEFAULT_FRAC_BITS,
     min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
+    precision_digits: int | None = None,
 ) -> TrainingResult:
     """Fit a linear model on a CSV file and evaluate it.
 
@@ -139,6 +140,8 @@ def train(
     """
     if not 0 <= holdout < 1:
         raise SettingError("holdout must be in [0, 1)")
+    if precision_digits is not None and not 1 <= precision_digits <= MAX_PRECISION_DIGITS:
+        raise SettingError(f"precision digits must be from 1 to {MAX_PRECISION_DIGITS}")
     table = CsvTable(data, required=[target])
     chosen = choose_recipe(table, target, recipe)
     transform: TargetTransformName = target_transform or (
@@ -189,10 +192,15 @@ def train(
     pipeline = fresh().fit(x_train, y_train)
     weights, intercept = _fold_scaling(pipeline)
     # The packing layout is public, so customers can pack queries before they
-    # see a result: slots are as wide as the largest prediction the declared
-    # bounds and these weights allow.
+    # see a result: slots are as wide as the largest input or prediction the
+    # declared bounds and these weights allow (an all-zero model still needs
+    # room for its inputs).
     spec = dataclasses.replace(
-        spec, slot_bits=slot_bits_for(spec.prediction_bound(list(weights), intercept))
+        spec,
+        precision_digits=precision_digits,
+        slot_bits=dataclasses.replace(spec, precision_digits=precision_digits).required_slot_bits(
+            list(weights), intercept
+        ),
     )
     model = LinearModel(
         spec.spec_id,

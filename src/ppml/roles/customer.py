@@ -16,19 +16,27 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.crypto.paillier import encrypt_with_mask
+from ppml.crypto.hazmat import encrypt_with_mask
 from ppml.crypto.randomness import OwnerMasks, PublicMasks, owner_masks, public_masks
+from ppml.encoding.masking import unmask
 from ppml.encoding.packing import PackingLayout
-from ppml.errors import DataError, InvalidCiphertextError, PlaintextOverflowError
-from ppml.features.spec import FeatureSpec, Target
+from ppml.errors import (
+    DataError,
+    InvalidCiphertextError,
+    PlaintextOverflowError,
+    SpecMismatchError,
+)
+from ppml.features.spec import FeatureSpec
 from ppml.fileio import atomic_text_writer
 from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
 from ppml.wire.messages import (
     BlockFileWriter,
     QueryHeader,
+    QueryRecord,
     ciphertext_width,
     encode_ciphertext_value,
     open_result,
+    read_query_record,
 )
 
 BLOCKS_PER_TASK = 4
@@ -163,13 +171,13 @@ def _decrypt_blocks(blocks: list[tuple[int, int, int]]) -> list[list[int]]:
     key, layout, bound = _decrypt_state["key"], _decrypt_state["layout"], _decrypt_state["bound"]
     out = []
     for index, count, value in blocks:
-        packed = key.decrypt(key.public_key.ciphertext(value))
+        masked = key.raw_decrypt(key.public_key.ciphertext(value))
         try:
-            out.append(layout.unpack(packed, count, bound))
+            out.append(layout.unpack(unmask(masked, layout, count), count, bound))
         except PlaintextOverflowError:
             raise InvalidCiphertextError(
-                f"block {index + 1} decrypts outside the result's declared bound: "
-                "a ciphertext was altered, or the query was not made with this key"
+                f"block {index + 1} decrypts outside the predictions' bound: "
+                "a ciphertext was altered"
             ) from None
     return out
 
@@ -179,17 +187,38 @@ def decrypt_file(
     input_path: str | Path,
     output_path: str | Path,
     *,
+    query: QueryRecord | str | Path,
+    spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
 ) -> int:
-    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count."""
-    header, blocks = open_result(input_path, private_key.public_key)
+    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count.
+
+    ``query`` is the customer's own record of the query (or its file) and
+    ``spec`` the feature spec it was encrypted with: the scale, bound, layout
+    and target transform come from them, and a result whose header disagrees,
+    or that answers another query, is refused before anything is written.
+    """
+    record = query if isinstance(query, QueryRecord) else read_query_record(query, min_bits=0)
+    _check_record(private_key, record, spec)
+    header, blocks = open_result(input_path, record)
+    expected_frac_bits = spec.prediction_fixed_point.frac_bits
+    if header.frac_bits != expected_frac_bits or (
+        header.target_name,
+        header.target_transform,
+    ) != (spec.target.name, spec.target.transform):
+        raise SpecMismatchError(
+            f"{input_path}: the result's scale or target disagree with feature spec "
+            f"{spec.spec_id} (frac_bits {header.frac_bits}, target {header.target_name!r} "
+            f"{header.target_transform})"
+        )
     if progress is not None:
         progress.start(header.rows)
-    target = Target(header.target_name, "log" if header.target_transform == "log" else "none")
-    bound = (1 << header.bound_bits) - 1
-    scale = 1 << header.frac_bits
-    initargs = (private_key, header.layout, bound)
+    layout = record.header.layout
+    # The server's bound_bits can only tighten the check the slot width implies.
+    bound = min(layout.slot_limit, 1 << header.bound_bits) - 1
+    scale = 1 << expected_frac_bits
+    initargs = (private_key, layout, bound)
     tasks = batched(
         ((index, count, c.value) for index, (count, c) in enumerate(blocks)), BLOCKS_PER_TASK
     )
@@ -202,12 +231,28 @@ def decrypt_file(
             jobs=jobs or default_jobs(),
             initializer=_init_decryptor,
             initargs=initargs,
-            task_count=-(-header.rows // (header.layout.slots * BLOCKS_PER_TASK)),
+            task_count=-(-header.rows // (layout.slots * BLOCKS_PER_TASK)),
         ):
             for values in results:
-                predictions = target.inverse(np.array([v / scale for v in values]))
+                predictions = spec.target.inverse(np.array([v / scale for v in values]))
                 lines.writelines(f"{float(p)!r}\n" for p in predictions)
                 written += len(values)
                 if progress is not None:
                     progress.advance(len(values))
     return written
+
+
+def _check_record(private_key: PrivateKey, record: QueryRecord, spec: FeatureSpec) -> None:
+    """Refuse to decrypt against a query made under another key or for another spec."""
+    query = record.header
+    name = record.path or "the query"
+    if query.public_key != private_key.public_key:
+        raise SpecMismatchError(
+            f"{name}: the query was encrypted under key {query.public_key.key_id}, "
+            f"not under this private key ({private_key.key_id})"
+        )
+    if query.spec_id != spec.spec_id:
+        raise SpecMismatchError(
+            f"{name}: the query was made for feature spec {query.spec_id}, "
+            f"not for the given spec {spec.spec_id}"
+        )

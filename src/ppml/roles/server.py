@@ -1,25 +1,32 @@
 """The server: computes its linear model on encrypted inputs, never decrypting anything.
 
 Each block of a query holds, for every feature j, one ciphertext packing that
-feature for up to K rows. The server computes ``prod_j c_j^W_j`` (a weighted
-sum in every slot at once; positive and negative weights in two
-multi-exponentiations, one inverse for all the negative ones), adds the
-packed encoded intercept as a plaintext, and re-randomises the result with a
-uniformly random ``r^n`` (never the customer's DJN base, which the server
-cannot check), so it reveals nothing about the weights beyond the predictions,
-even to the key owner.
+feature for up to K rows. For a block of k declared rows the server computes
+``prod_j c_j^W_j`` (a weighted sum in every slot at once), adds as one
+plaintext the packed encoded intercept, the optional precision noise and the
+result mask R of :mod:`ppml.encoding.masking` (which makes every bit above
+the k declared slots uniformly random, so a crafted query reads no more than
+k predictions' worth), and re-randomises with a uniformly random ``r^n``
+(never the customer's DJN base), so the answer's randomness carries nothing
+from the weights either. The key is accepted only with a valid proof that r
+-> r^n is a bijection (gcd(n, phi(n)) = 1); otherwise a uniform r^n would not
+wipe what a customer planted in its ciphertexts' randomness.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ppml.crypto import MIN_KEY_BITS, Ciphertext, PublicKey
-from ppml.crypto.paillier import weighted_sum
+from ppml.crypto.hazmat import exponent_bits_for, trusted_ciphertext, weighted_sum
 from ppml.crypto.randomness import public_masks
+from ppml.encoding.masking import RandomBelow, precision_noise, result_mask
 from ppml.encoding.packing import PackingLayout
-from ppml.errors import PlaintextOverflowError, SpecMismatchError
+from ppml.errors import DeadlineExceededError, PlaintextOverflowError, SpecMismatchError
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
@@ -30,6 +37,7 @@ from ppml.wire.messages import (
     check_same_spec,
     ciphertext_width,
     encode_ciphertext_value,
+    file_sha256,
     open_query,
 )
 
@@ -48,7 +56,8 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
     """Refuse, before any work, a query this model cannot answer exactly; return the bound.
 
     The returned integer bounds every encoded prediction; each slot of the
-    query's layout must hold it with its sign.
+    query's layout must hold it with its sign, plus the precision cap's
+    noise, and must hold every declared input too.
     """
     check_model(spec, model)
     check_same_spec(spec.spec_id, header.spec_id, "the query")
@@ -59,9 +68,10 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
         )
     bound = spec.prediction_bound(model.weights, model.intercept)
     layout = header.layout
-    if bound >= layout.slot_limit or not layout.fits(header.public_key.bits):
+    needed = spec.required_slot_bits(model.weights, model.intercept)
+    if layout.slot_bits < needed or not layout.fits(header.public_key.bits):
         raise PlaintextOverflowError(
-            f"predictions of this model need {bound.bit_length() + 1}-bit slots; the query's "
+            f"inputs and predictions of this model need {needed}-bit slots; the query's "
             f"layout has {layout.slots} slots of {layout.slot_bits} bits in a "
             f"{header.public_key.bits}-bit key"
         )
@@ -78,26 +88,69 @@ def precompute_randomness(public_key: PublicKey, count: int) -> None:
     masks.fill(count)
 
 
+@dataclass(frozen=True)
+class EncodedModel:
+    """The model as the block computation uses it: encoded integers and public widths."""
+
+    weights: tuple[int, ...]
+    intercept: int
+    noise_amplitude: int
+    exponent_bits: int
+
+    @classmethod
+    def build(cls, spec: FeatureSpec, model: LinearModel) -> EncodedModel:
+        """Encode ``model``'s weights and intercept in ``spec``'s formats."""
+        weights = tuple(spec.weight_fixed_point.encode(w) for w in model.weights)
+        bound = spec.prediction_bound(model.weights, model.intercept)
+        return cls(
+            weights,
+            spec.prediction_fixed_point.encode(model.intercept),
+            spec.noise_amplitude(bound),
+            exponent_bits_for(weights),
+        )
+
+
+def answer_block(
+    model: EncodedModel,
+    layout: PackingLayout,
+    ciphertexts: list[Ciphertext],
+    rows: int,
+    random_below: RandomBelow = secrets.randbelow,
+) -> Ciphertext:
+    """The encrypted, masked predictions of one block of ``rows`` declared rows.
+
+    ``random_below`` draws the mask and the noise; only tests replace it.
+    """
+    public_key = ciphertexts[0].public_key
+    total = weighted_sum(ciphertexts, model.weights, model.exponent_bits)
+    offset = layout.pack([model.intercept] * rows)
+    offset += precision_noise(layout, rows, model.noise_amplitude, random_below)
+    offset += result_mask(layout, rows, public_key.n, random_below)
+    # A uniform mask: the customer's own DJN base is not trusted to hide the weights.
+    return (total + offset).rerandomize(uniform=True)
+
+
 _state: dict[str, Any] = {}
 
 
 def _init_predictor(
-    public_key: PublicKey, weights: list[int], intercept: int, layout: PackingLayout
+    public_key: PublicKey, model: EncodedModel, layout: PackingLayout, deadline: float | None
 ) -> None:
-    _state.update(public_key=public_key, weights=weights, intercept=intercept, layout=layout)
+    _state.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
 
 
 def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, str]]:
     public_key: PublicKey = _state["public_key"]
     layout: PackingLayout = _state["layout"]
+    deadline: float | None = _state["deadline"]
     width = ciphertext_width(public_key)
     out = []
     for count, values in blocks:
-        ciphertexts = [Ciphertext._trusted(public_key, value) for value in values]
-        total = weighted_sum(ciphertexts, _state["weights"])
-        total = total + layout.pack([_state["intercept"]] * count)
-        # A uniform mask: the customer's own DJN base is not trusted to hide the weights.
-        answer = total.rerandomize(uniform=True)
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceededError("the prediction ran past its deadline and was abandoned")
+        # The values were validated when the query was read.
+        ciphertexts = [trusted_ciphertext(public_key, value) for value in values]
+        answer = answer_block(_state["model"], layout, ciphertexts, count)
         out.append((count, encode_ciphertext_value(answer.value, width)))
     return out
 
@@ -111,23 +164,28 @@ def predict_file(
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
     min_bits: int = MIN_KEY_BITS,
+    deadline: float | None = None,
 ) -> ResultHeader:
     """Answer a query file with a result file, block by block on every core.
 
-    Queries under keys shorter than ``min_bits`` are refused.
+    Queries under keys shorter than ``min_bits`` are refused. With
+    ``deadline`` (a :func:`time.monotonic` value), the work stops with
+    :class:`~ppml.errors.DeadlineExceededError` once it is passed, and no
+    output is written.
     """
+    query_sha256 = file_sha256(input_path)
     header, blocks = open_query(input_path, min_bits=min_bits)
     bound = check_query(spec, model, header)
     if progress is not None:
         progress.start(header.rows)
-    weight_fmt = spec.weight_fixed_point
-    weights = [weight_fmt.encode(w) for w in model.weights]
-    intercept = spec.prediction_fixed_point.encode(model.intercept)
+    encoded = EncodedModel.build(spec, model)
     result = ResultHeader(
+        header.query_id,
+        query_sha256,
         header.public_key.key_id,
         spec.spec_id,
         spec.prediction_fixed_point.frac_bits,
-        max(bound.bit_length(), 1),
+        max((bound + encoded.noise_amplitude).bit_length(), 1),
         spec.target.name,
         spec.target.transform,
         header.rows,
@@ -140,7 +198,7 @@ def predict_file(
             tasks,
             jobs=jobs or default_jobs(),
             initializer=_init_predictor,
-            initargs=(header.public_key, weights, intercept, header.layout),
+            initargs=(header.public_key, encoded, header.layout, deadline),
             task_count=-(-header.blocks // BLOCKS_PER_TASK),
         ):
             for count, text in answers:

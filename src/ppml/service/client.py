@@ -6,6 +6,7 @@ private key and the decrypted predictions never do.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ppml.errors import FileFormatError, ServiceError
 from ppml.features.spec import FeatureSpec
 from ppml.roles import customer
 from ppml.roles.parallel import ProgressReporter
+from ppml.wire.messages import QueryRecord
 
 QUERY_MEDIA_TYPE = "application/x-ndjson"
 
@@ -62,16 +64,29 @@ def query_service(
         ):
             spec = fetch_spec(client, base)
             query, result = Path(scratch) / "query.jsonl", Path(scratch) / "result.jsonl"
-            customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            body = query.read_bytes()
+            record = QueryRecord(header, hashlib.sha256(body).hexdigest())
             response = client.post(
-                "/v1/predict",
-                content=query.read_bytes(),
-                headers={"Content-Type": QUERY_MEDIA_TYPE},
+                "/v1/predict", content=body, headers={"Content-Type": QUERY_MEDIA_TYPE}
             )
             _raise_for(response, base)
             result.write_bytes(response.content)
-            return customer.decrypt_file(
-                private_key, result, output_csv, jobs=jobs, progress=progress
-            )
+            try:
+                return customer.decrypt_file(
+                    private_key,
+                    result,
+                    output_csv,
+                    query=record,
+                    spec=spec,
+                    jobs=jobs,
+                    progress=progress,
+                )
+            except FileFormatError as error:
+                # The answer came from the service, not from a file the user named.
+                raise ServiceError(
+                    f"{base}: the answer is not a valid result ({error.problem})"
+                ) from None
+
     except httpx.HTTPError as error:
         raise ServiceError(f"{base}: {error}") from None

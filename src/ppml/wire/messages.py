@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,8 +35,28 @@ from ppml.wire.keyfile import PUBLIC_KEY_FORMAT, parse_public_key, public_key_do
 
 QUERY_FORMAT = "ppml.query"
 RESULT_FORMAT = "ppml.result"
-MESSAGE_VERSION = 2
+MESSAGE_VERSION = 3
 MAX_LINE_BYTES = 64 << 20
+QUERY_ID_HEX_DIGITS = 32
+
+
+def new_query_id() -> str:
+    """A fresh random query id: 128 bits as 32 lowercase hex digits."""
+    return secrets.token_hex(QUERY_ID_HEX_DIGITS // 2)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's exact bytes, as lowercase hex (read in pieces)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FileFormatError(path, "is a directory, not a file") from None
+    return digest.hexdigest()
 
 
 def ciphertext_width(public_key: PublicKey) -> int:
@@ -67,7 +89,12 @@ def decode_ciphertext(
 
 @dataclass(frozen=True)
 class QueryHeader:
-    """What a query says about itself before its blocks."""
+    """What a query says about itself before its blocks.
+
+    ``query_id`` is fresh for every query; the result names it, together with
+    the SHA-256 of the query file, so a result can only be decrypted against
+    the query it answers.
+    """
 
     public_key: PublicKey
     spec_id: str
@@ -75,17 +102,23 @@ class QueryHeader:
     features: int
     rows: int
     layout: PackingLayout
+    query_id: str = field(default_factory=new_query_id)
 
     @property
     def blocks(self) -> int:
         """Number of blocks: ``layout.slots`` rows each, the last one possibly shorter."""
         return -(-self.rows // self.layout.slots)
 
+    def block_rows(self, index: int) -> int:
+        """Rows of block ``index`` (0-based): full blocks, then the remainder."""
+        return min(self.layout.slots, self.rows - index * self.layout.slots)
+
     def to_document(self) -> dict[str, Any]:
         """The header line's members."""
         return {
             "format": QUERY_FORMAT,
             "version": MESSAGE_VERSION,
+            "query_id": self.query_id,
             "public_key": public_key_document(self.public_key),
             "spec_id": self.spec_id,
             "frac_bits": self.frac_bits,
@@ -99,12 +132,15 @@ class QueryHeader:
 class ResultHeader:
     """What a result says about itself before its blocks.
 
-    ``frac_bits`` is the fixed-point scale of the predictions; every genuine
-    prediction X satisfies ``|X| < 2^bound_bits``, so a decrypted value outside
-    that range reveals an altered ciphertext. ``target_transform`` says how to
+    ``query_id`` and ``query_sha256`` name the query it answers (its id and
+    the SHA-256 of its file's bytes). ``frac_bits`` is the fixed-point scale
+    of the predictions; every genuine prediction X satisfies
+    ``|X| < 2^bound_bits``. ``target_transform`` says how to
     turn predictions into target units.
     """
 
+    query_id: str
+    query_sha256: str
     key_id: str
     spec_id: str
     frac_bits: int
@@ -119,6 +155,8 @@ class ResultHeader:
         return {
             "format": RESULT_FORMAT,
             "version": MESSAGE_VERSION,
+            "query_id": self.query_id,
+            "query_sha256": self.query_sha256,
             "key_id": self.key_id,
             "spec_id": self.spec_id,
             "frac_bits": self.frac_bits,
@@ -255,14 +293,7 @@ def _layout(document: DocumentReader, key_bits: int) -> PackingLayout:
     return layout
 
 
-def open_query(
-    path: str | Path, *, min_bits: int = MIN_KEY_BITS
-) -> tuple[QueryHeader, Iterator[tuple[int, list[Ciphertext]]]]:
-    """Open a query file: its header, and an iterator over ``(rows, ciphertexts)`` blocks.
-
-    Every ciphertext is validated as it is read.
-    """
-    reader = BlockFileReader(path, QUERY_FORMAT)
+def _query_header(reader: BlockFileReader, min_bits: int) -> QueryHeader:
     document = reader.header
     key_members = document.get("public_key", dict)
     if key_members.get("format") != PUBLIC_KEY_FORMAT:
@@ -276,27 +307,58 @@ def open_query(
     rows = document.get("rows", int)
     if not 0 <= frac_bits <= 256 or features < 1 or rows < 1:
         raise document.fail("frac_bits, features or rows out of range")
-    header = QueryHeader(
+    return QueryHeader(
         public_key,
         document.get("spec_id", str),
         frac_bits,
         features,
         rows,
         _layout(document, public_key.bits),
+        _hex_id(document, "query_id", QUERY_ID_HEX_DIGITS),
     )
-    width = ciphertext_width(public_key)
+
+
+def _hex_id(document: DocumentReader, name: str, digits: int) -> str:
+    text: str = document.get(name, str)
+    if len(text) != digits or any(c not in "0123456789abcdef" for c in text):
+        raise document.fail(f"field {name!r} must be {digits} lowercase hex digits")
+    return text
+
+
+def open_query(
+    path: str | Path, *, min_bits: int = MIN_KEY_BITS
+) -> tuple[QueryHeader, Iterator[tuple[int, list[Ciphertext]]]]:
+    """Open a query file: its header, and an iterator over ``(rows, ciphertexts)`` blocks.
+
+    Every ciphertext is validated as it is read, and every block must hold
+    exactly the rows the header implies (full blocks, then the remainder).
+    """
+    reader = BlockFileReader(path, QUERY_FORMAT)
+    try:
+        header = _query_header(reader, min_bits)
+    except BaseException:
+        reader.close()
+        raise
+    width = ciphertext_width(header.public_key)
 
     def blocks() -> Iterator[tuple[int, list[Ciphertext]]]:
         first_row = 1
-        for count, block in reader.blocks(rows, header.layout.slots):
+        for index, (count, block) in enumerate(reader.blocks(header.rows, header.layout.slots)):
+            if count != header.block_rows(index):
+                raise block.fail(
+                    f"block {index} declares {count} rows; a query of {header.rows} rows in "
+                    f"blocks of {header.layout.slots} has {header.block_rows(index)} there"
+                )
             texts = block.get("ciphertexts", list)
-            if len(texts) != features:
-                raise block.fail(f"block {block.members['block']} must hold {features} ciphertexts")
+            if len(texts) != header.features:
+                raise block.fail(f"block {index} must hold {header.features} ciphertexts")
             where = f"rows {first_row}-{first_row + count - 1}" if count > 1 else f"row {first_row}"
             yield (
                 count,
                 [
-                    decode_ciphertext(public_key, text, width, block, f"{where}, feature {j + 1}")
+                    decode_ciphertext(
+                        header.public_key, text, width, block, f"{where}, feature {j + 1}"
+                    )
                     for j, text in enumerate(texts)
                 ],
             )
@@ -305,31 +367,101 @@ def open_query(
     return header, blocks()
 
 
-def open_result(
-    path: str | Path, public_key: PublicKey
-) -> tuple[ResultHeader, Iterator[tuple[int, Ciphertext]]]:
-    """Open a result addressed to ``public_key``; one for another key is refused at once."""
-    reader = BlockFileReader(path, RESULT_FORMAT)
-    document = reader.header
-    key_id = document.get("key_id", str)
-    if key_id != public_key.key_id:
+@dataclass(frozen=True)
+class QueryRecord:
+    """The customer's own record of a query it sent: its header and the SHA-256 of its bytes.
+
+    Decryption takes everything it relies on from here and from the feature
+    spec, never from the result, whose header must agree.
+    """
+
+    header: QueryHeader
+    sha256: str
+    path: str | None = None
+
+
+def read_query_record(path: str | Path, *, min_bits: int = MIN_KEY_BITS) -> QueryRecord:
+    """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
+    reader = BlockFileReader(path, QUERY_FORMAT)
+    try:
+        header = _query_header(reader, min_bits)
+    finally:
         reader.close()
+    return QueryRecord(header, file_sha256(path), str(path))
+
+
+def open_result(
+    path: str | Path, record: QueryRecord
+) -> tuple[ResultHeader, Iterator[tuple[int, Ciphertext]]]:
+    """Open the result of the query in ``record``; a result of any other query is refused at once.
+
+    The result must name the record's query id and query hash, its key, spec,
+    rows and layout; its blocks must hold the rows the query's blocks held.
+    """
+    query = record.header
+    public_key = query.public_key
+    reader = BlockFileReader(path, RESULT_FORMAT)
+    try:
+        header = _result_header(reader, path, record)
+    except BaseException:
+        reader.close()
+        raise
+    width = ciphertext_width(public_key)
+
+    def blocks() -> Iterator[tuple[int, Ciphertext]]:
+        for index, (count, block) in enumerate(reader.blocks(header.rows, header.layout.slots)):
+            if count != query.block_rows(index):
+                raise block.fail(
+                    f"block {index} answers {count} rows, but block {index} of the query "
+                    f"held {query.block_rows(index)}"
+                )
+            text = block.members.get("ciphertext")
+            yield count, decode_ciphertext(public_key, text, width, block, f"block {index + 1}")
+
+    return header, blocks()
+
+
+def _result_header(reader: BlockFileReader, path: str | Path, record: QueryRecord) -> ResultHeader:
+    document = reader.header
+    query = record.header
+    query_name = record.path or "the query"
+    query_id = _hex_id(document, "query_id", QUERY_ID_HEX_DIGITS)
+    query_sha256 = _hex_id(document, "query_sha256", 64)
+    if query_id != query.query_id:
+        raise SpecMismatchError(
+            f"{path}: this result answers query {query_id}, not {query_name} "
+            f"(query {query.query_id})"
+        )
+    if query_sha256 != record.sha256:
+        raise SpecMismatchError(
+            f"{path}: this result answers a query whose bytes differ from {query_name} "
+            "(SHA-256 mismatch)"
+        )
+    key_id = document.get("key_id", str)
+    if key_id != query.public_key.key_id:
         raise SpecMismatchError(
             f"{path}: the result was made for key {key_id}, "
-            f"not for this private key ({public_key.key_id})"
+            f"not for the query's key ({query.public_key.key_id})"
         )
     frac_bits, bound_bits = document.get("frac_bits", int), document.get("bound_bits", int)
     target = document.reader("target")
     transform = target.get("transform", str)
     if transform not in ("none", "log"):
         raise document.fail(f"unknown target transform {transform!r}")
-    layout = _layout(document, public_key.bits)
+    layout = _layout(document, query.public_key.bits)
     if not 0 <= frac_bits <= 1024 or not 0 < bound_bits < layout.slot_bits:
         raise document.fail("frac_bits or bound_bits out of range")
     rows = document.get("rows", int)
-    header = ResultHeader(
+    spec_id = document.get("spec_id", str)
+    if (rows, layout, spec_id) != (query.rows, query.layout, query.spec_id):
+        raise SpecMismatchError(
+            f"{path}: the result's rows, layout or spec disagree with {query_name}"
+        )
+    return ResultHeader(
+        query_id,
+        query_sha256,
         key_id,
-        document.get("spec_id", str),
+        spec_id,
         frac_bits,
         bound_bits,
         target.get("name", str),
@@ -337,15 +469,6 @@ def open_result(
         rows,
         layout,
     )
-    width = ciphertext_width(public_key)
-
-    def blocks() -> Iterator[tuple[int, Ciphertext]]:
-        for count, block in reader.blocks(rows, layout.slots):
-            index = block.members["block"]
-            text = block.members.get("ciphertext")
-            yield count, decode_ciphertext(public_key, text, width, block, f"block {index + 1}")
-
-    return header, blocks()
 
 
 def check_same_spec(expected: str, found: str, what: str, path: str | Path | None = None) -> None:

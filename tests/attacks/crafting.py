@@ -1,0 +1,61 @@
+"""What a cheating customer does: write a well-formed query around plaintexts of its choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ppml.crypto import PrivateKey
+from ppml.features import FeatureSpec
+from ppml.roles.customer import query_layout
+from ppml.wire.messages import (
+    BlockFileWriter,
+    QueryHeader,
+    ciphertext_width,
+    encode_ciphertext_value,
+)
+
+
+def craft_query(
+    private_key: PrivateKey,
+    spec: FeatureSpec,
+    plaintexts: list[int],
+    path: Path,
+    *,
+    declared_rows: int = 1,
+) -> QueryHeader:
+    """A one-block query whose feature j encrypts ``plaintexts[j]`` (any value mod n).
+
+    The header and framing are exactly what an honest customer writes, so
+    nothing but the plaintexts distinguishes it.
+    """
+    public_key = private_key.public_key
+    header = QueryHeader(
+        public_key,
+        spec.spec_id,
+        spec.frac_bits,
+        len(spec.feature_names),
+        declared_rows,
+        query_layout(spec, public_key.bits),
+    )
+    width = ciphertext_width(public_key)
+    texts = [
+        encode_ciphertext_value(private_key.raw_encrypt(m % public_key.n).value, width)
+        for m in plaintexts
+    ]
+    with BlockFileWriter(path, header.to_document()) as writer:
+        writer.write_block(declared_rows, {"ciphertexts": texts})
+    return header
+
+
+def windows(value: int, offset: int, width: int, count: int) -> list[int]:
+    """Signed ``width``-bit digits of ``value`` starting at bit ``offset`` (centred, low first)."""
+    digits = []
+    remaining = value >> offset
+    half, modulus = 1 << (width - 1), 1 << width
+    for _ in range(count):
+        digit = remaining & (modulus - 1)
+        if digit >= half:
+            digit -= modulus
+        digits.append(digit)
+        remaining = (remaining - digit) >> width
+    return digits

@@ -55,7 +55,9 @@ def ppml_pipeline(
     query, result, prices = folder / "query.jsonl", folder / "result.jsonl", folder / "prices.csv"
     encrypt_s, _ = timed(customer.encrypt_file, private_key, spec, rows, query, jobs=jobs)
     predict_s, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
-    decrypt_s, _ = timed(customer.decrypt_file, private_key, result, prices, jobs=jobs)
+    decrypt_s, _ = timed(
+        customer.decrypt_file, private_key, result, prices, query=query, spec=spec, jobs=jobs
+    )
     return {
         "encrypt_s": encrypt_s,
         "predict_s": predict_s,

@@ -32,7 +32,14 @@ def main() -> None:
         server.predict_file(spec, model, folder / "query.jsonl", folder / "result.jsonl", jobs=jobs)
     elif stage == "decrypt":
         key = load_private_key(folder / "keys" / "private_key.json")
-        customer.decrypt_file(key, folder / "result.jsonl", folder / "prices.csv", jobs=jobs)
+        customer.decrypt_file(
+            key,
+            folder / "result.jsonl",
+            folder / "prices.csv",
+            query=folder / "query.jsonl",
+            spec=spec,
+            jobs=jobs,
+        )
     else:
         raise SystemExit(f"unknown stage {stage!r}")
     seconds = time.perf_counter() - start

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -161,6 +163,7 @@ def bench_key_size(
         "single_laptop_online_latency_s": statistics.median(online),
         "bytes_per_prediction": stages["bytes"] / rows,
         "max_relative_error": worst,
+        "block_seconds_by_weights": weight_timing(private_key, spec, model),
     }
     phe_rates = {
         "encrypt_rows_per_s": 1 / reference["encrypt_per_row_s"],
@@ -187,6 +190,36 @@ def bench_key_size(
     )
     ratios["bytes_fraction"] = ppml["bytes_per_prediction"] / phe_rates["bytes_per_prediction"]
     return {"bits": bits, "ppml": ppml, "phe": {**reference, **phe_rates}, "ratios": ratios}
+
+
+def weight_timing(
+    private_key: PrivateKey, spec: FeatureSpec, model: LinearModel
+) -> dict[str, float]:
+    """Server time per block for the trained weights, for all-zero weights and for random ones.
+
+    Every model gets the same exponent width (the trained model's), as the
+    server uses per model; the times should agree within noise.
+    """
+    encoded = server.EncodedModel.build(spec, model)
+    layout = customer.query_layout(spec, private_key.public_key.bits)
+    ciphertexts = [private_key.encrypt(j) for j in range(len(encoded.weights))]
+    rng = random.Random(7)
+    top = 1 << (encoded.exponent_bits - 1)
+    variants = {
+        "trained": encoded.weights,
+        "all_zero": tuple([top] + [0] * (len(encoded.weights) - 1)),
+        "random": tuple(rng.randrange(-top, top) for _ in encoded.weights),
+    }
+    seconds = {}
+    for name, weights in variants.items():
+        model_variant = dataclasses.replace(encoded, weights=weights)
+        runs = []
+        for _ in range(30):
+            start = time.perf_counter()
+            server.answer_block(model_variant, layout, ciphertexts, layout.slots)
+            runs.append(time.perf_counter() - start)
+        seconds[name] = statistics.median(runs)
+    return seconds
 
 
 def memory_run(bits_dir: Path, rows: int, jobs: int) -> dict[str, float]:
@@ -282,6 +315,10 @@ def print_report(report: dict[str, Any]) -> None:
                           f"{ref['single_laptop_latency_s'] * 1e3:,.1f}", f"1/{1 / ratio['online_latency_fraction']:,.1f}"))  # fmt: skip
         print(line.format("bytes per prediction", f"{ppml['bytes_per_prediction']:,.0f}",
                           f"{ref['bytes_per_prediction']:,.0f}", f"1/{1 / ratio['bytes_fraction']:,.1f}"))  # fmt: skip
+        timing = ppml["block_seconds_by_weights"]
+        print("server time per block (ms) by weights: " + ", ".join(
+            f"{name} {value * 1e3:.2f}" for name, value in timing.items()
+        ) + f" (largest / smallest {max(timing.values()) / min(timing.values()):.3f})")  # fmt: skip
         print(f"correctness: max relative error {ppml['max_relative_error']:.2e} (< {TOLERANCE:g}); "
               f"key generation {ppml['keygen_s']:.2f} s, owner tables {ppml['table_build_s']:.2f} s")  # fmt: skip
     if report.get("memory"):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppml.crypto import PrivateKey, PublicKey
+from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
 from ppml.encoding.masking import precision_noise, result_mask, unmask, used_bits
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import PlaintextOverflowError
@@ -87,7 +87,7 @@ def _price(
     rows.write_text("a,b\n" + "".join(f"{a},{b}\n" for a, b in [(0, 0), (100, -5), (37.5, 2.25)]))
     public_key, private_key = keys
     customer.encrypt_file(public_key, spec, rows, folder / "q.jsonl", jobs=1)
-    server.predict_file(spec, model, folder / "q.jsonl", folder / "r.jsonl", jobs=1, min_bits=512)
+    server.predict_file(spec, model, folder / "q.jsonl", folder / "r.jsonl", jobs=1, policy=KeyPolicy(min_bits=512, require_proof=True))
     customer.decrypt_file(
         private_key,
         folder / "r.jsonl",

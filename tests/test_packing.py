@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ppml.crypto import generate_keypair
+from ppml.crypto import KeyPolicy, generate_keypair
 from ppml.encoding.packing import PackingLayout, slot_bits_for
 from ppml.errors import DataError, PlaintextOverflowError
 from ppml.features import FeatureSpec, GenericRecipe, Target
@@ -89,7 +89,7 @@ def _predict(
     public_key, private_key = _KEYS
     query = folder / ("packed.jsonl" if pack else "unpacked.jsonl")
     customer.encrypt_file(public_key, spec, rows, query, pack=pack, jobs=1)
-    server.predict_file(spec, model, query, folder / "r.jsonl", jobs=1, min_bits=KEY_BITS)
+    server.predict_file(spec, model, query, folder / "r.jsonl", jobs=1, policy=KeyPolicy(min_bits=KEY_BITS, require_proof=True))
     customer.decrypt_file(
         private_key, folder / "r.jsonl", folder / "p.csv", query=query, spec=spec, jobs=1
     )

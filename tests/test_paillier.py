@@ -270,12 +270,35 @@ class TestRandomness:
         assert public_key.random_mask() != public_key.random_mask()
         assert private_key.random_mask() != private_key.random_mask()
 
-    def test_djn_base_is_checked(self, private_key: PrivateKey) -> None:
+    def test_djn_base_is_derived_from_n(self, private_key: PrivateKey) -> None:
+        from ppml.crypto.hashing import hash_to_unit
+        from ppml.crypto.randomness import DJN_BASE_TAG
+
         n = private_key.public_key.n
-        with pytest.raises(InvalidKeyError, match="unit"):
-            PublicKey(n, 1)
-        with pytest.raises(InvalidKeyError, match="n-th residue"):
-            PrivateKey.from_factors(private_key.p, private_key.q, h_s=12345)
+        x = hash_to_unit(DJN_BASE_TAG, n)
+        expected = pow(-x * x % n, n, n * n)
+        for key in (
+            PublicKey(n, "djn"),
+            PrivateKey.from_factors(private_key.p, private_key.q, randomness="djn").public_key,
+        ):
+            assert key.h_s == expected and key.randomness == "djn"
+        # An n-th residue: its order divides phi(n).
+        phi = (private_key.p - 1) * (private_key.q - 1)
+        assert pow(expected, phi, n * n) == 1
+        assert PublicKey(n).h_s is None and PublicKey(n, "djn").without_djn_base().h_s is None
+
+    def test_degenerate_bases_are_refused(self, public_key: PublicKey) -> None:
+        from ppml.crypto.randomness import check_djn_base
+
+        n = public_key.n
+        for base, message in [(1, "unit"), (n * n - 1, "h_s\\^2 = 1"), (n, "unit"), (0, "unit")]:
+            with pytest.raises(InvalidKeyError, match=message):
+                check_djn_base(n, base)
+        check_djn_base(n, 12345)  # any other unit passes this check
+
+    def test_unknown_randomness_mode(self, public_key: PublicKey) -> None:
+        with pytest.raises(ValueError, match="randomness"):
+            PublicKey(public_key.n, "fast")  # type: ignore[arg-type]
 
 
 def test_precomputed_masks_are_used_once_and_never_inherited() -> None:

@@ -8,13 +8,20 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import phe
 import pytest
 
-from ppml.crypto import PrivateKey, PublicKey, generate_keypair
+from ppml.crypto import SERVER_KEY_POLICY, KeyPolicy, PrivateKey, PublicKey, generate_keypair
 from ppml.errors import KeyFileError
-from ppml.wire.phe_jwk import load_jwk, parse_jwk, private_key_to_jwk, save_jwk
+from ppml.wire.phe_jwk import (
+    load_jwk,
+    parse_jwk,
+    private_key_to_jwk,
+    public_key_to_jwk,
+    save_jwk,
+)
 
 
 def pheutil(*args: str, cwd: Path) -> str:
@@ -108,4 +115,79 @@ def test_small_pheutil_keys_need_an_explicit_minimum(tmp_path: Path) -> None:
     save_jwk(small, tmp_path / "small.jwk")
     with pytest.raises(KeyFileError, match="too small"):
         load_jwk(tmp_path / "small.jwk")
-    assert load_jwk(tmp_path / "small.jwk", min_bits=1024) == small
+    assert load_jwk(tmp_path / "small.jwk", policy=KeyPolicy(min_bits=1024)) == small
+
+
+def test_imported_private_keys_are_proven_and_public_ones_are_not(
+    real_keypair: tuple[PublicKey, PrivateKey],
+) -> None:
+    public_key, private_key = real_keypair
+    imported = parse_jwk(json.dumps(private_key_to_jwk(private_key)).encode())
+    assert isinstance(imported, PrivateKey) and imported.public_key.proof == public_key.proof
+    public_only = parse_jwk(json.dumps(public_key_to_jwk(public_key)).encode())
+    assert isinstance(public_only, PublicKey) and public_only.proof is None
+    with pytest.raises(KeyFileError, match="no modulus proof"):
+        parse_jwk(json.dumps(public_key_to_jwk(public_key)).encode(), policy=SERVER_KEY_POLICY)
+    proven = parse_jwk(
+        json.dumps(private_key_to_jwk(private_key)).encode(), policy=SERVER_KEY_POLICY
+    )
+    assert isinstance(proven, PrivateKey) and proven.public_key.proof == public_key.proof
+
+
+def _edited(document: dict[str, Any], path: tuple[str, ...], value: object) -> bytes:
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for name in path[:-1]:
+        target = target[name]
+    target[path[-1]] = value
+    return json.dumps(copy).encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("key_ops",), 5, "'key_ops' must be of type list"),
+        (("key_ops",), [5], "'key_ops' must be a list of strings"),
+        (("key_ops",), {"decrypt": 1}, "'key_ops' must be of type list"),
+        (("kid",), 7, "'kid' must be of type str"),
+        (("pub",), "n", "'pub' must be of type dict"),
+        (("pub", "n"), 12345, "'n' must be of type str"),
+        (("pub", "key_ops"), "encrypt", "'key_ops' must be of type list"),
+        (("pub", "n"), "", "not base64url"),
+        (("pub", "n"), "AAAAA", "not base64url"),
+        (("p",), None, "'p' must be of type str"),
+        (("p",), "AQAB", "do not match"),
+        (("p",), "_" * 700, "'p' is longer than 4096 bits"),
+        (("pub", "n"), "_" * 2731, "16384-bit Paillier modulus is too large"),
+    ],
+)
+def test_hostile_members_are_refused_in_one_line(
+    real_keypair: tuple[PublicKey, PrivateKey], path: tuple[str, ...], value: object, message: str
+) -> None:
+    document = private_key_to_jwk(real_keypair[1])
+    with pytest.raises(KeyFileError, match=message) as caught:
+        parse_jwk(_edited(document, path, value), "key.jwk")
+    assert "\n" not in str(caught.value) and str(caught.value).startswith("key.jwk: ")
+
+
+def test_a_wrong_lambda_is_refused_after_one_exponentiation(
+    real_keypair: tuple[PublicKey, PrivateKey],
+) -> None:
+    _, private_key = real_keypair
+    legacy = private_key_to_jwk(private_key)
+    del legacy["p"], legacy["q"]
+    legacy["lambda"] = phe.util.int_to_base64(private_key.p * private_key.q - 1)
+    with pytest.raises(KeyFileError, match="lambda does not belong"):
+        parse_jwk(json.dumps(legacy).encode())
+
+
+@pytest.mark.parametrize("value", [1, 2, 63, 64, 255, 256, 2**2048 - 1, 3 << 4000, 2**4095 + 1])
+def test_sizes_are_read_from_the_text_exactly(value: int) -> None:
+    from ppml.wire.phe_jwk import _b64url_bits
+
+    text = phe.util.int_to_base64(value)
+    assert _b64url_bits(text) == value.bit_length()
+    assert (
+        _b64url_bits("AA" + text[2:])
+        == int.from_bytes(phe.util.base64url_decode("AA" + text[2:]), "big").bit_length()
+    )

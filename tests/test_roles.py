@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ppml.crypto import PrivateKey, PublicKey, generate_keypair
+from ppml.crypto import KeyPolicy, PrivateKey, PublicKey, generate_keypair
+from ppml.crypto.randomness import PublicMasks
 from ppml.datasets import laptops_csv
 from ppml.errors import (
     FileFormatError,
@@ -25,6 +26,7 @@ from ppml.roles import customer, server
 from ppml.wire.keyfile import load_private_key, load_public_key, save_keypair
 
 TEST_KEY_BITS = 1024  # tests only
+TEST_POLICY = KeyPolicy(min_bits=TEST_KEY_BITS, require_proof=True)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,8 @@ def parties(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def customer_key(customer_dir: Path, private: bool) -> PublicKey | PrivateKey:
     if private:
-        return load_private_key(customer_dir / "keys" / "private_key.json", min_bits=TEST_KEY_BITS)
-    return load_public_key(customer_dir / "keys" / "public_key.json", min_bits=TEST_KEY_BITS)
+        return load_private_key(customer_dir / "keys" / "private_key.json", policy=TEST_POLICY)
+    return load_public_key(customer_dir / "keys" / "public_key.json", policy=TEST_POLICY)
 
 
 def customer_encrypts(
@@ -69,7 +71,7 @@ def server_predicts(server_dir: Path, query: Path, jobs: int = 1) -> Path:
     shutil.copy(query, server_dir / "query.jsonl")  # only bytes cross between the roles
     out = server_dir / "result.jsonl"
     server.predict_file(
-        spec, model, server_dir / "query.jsonl", out, jobs=jobs, min_bits=TEST_KEY_BITS
+        spec, model, server_dir / "query.jsonl", out, jobs=jobs, policy=TEST_POLICY
     )
     return out
 
@@ -346,17 +348,22 @@ def test_damaged_query_files(
 
 
 def test_answers_hide_the_weights_even_from_a_customer_with_a_forged_djn_base(
-    parties: tuple[Path, Path], tmp_path: Path
+    parties: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With h_s = -1 (an n-th residue), DJN masks would be +-1 and leak the weights."""
+    """With h_s = -1 (an n-th residue), DJN masks would be +-1 and leak the weights.
+
+    A key can no longer carry such a base (it is derived from n), but the
+    customer still picks its own randomness: here, the masks that base gives.
+    """
     server_dir, customer_dir = parties
     private_key = customer_key(customer_dir, True)
     assert isinstance(private_key, PrivateKey)
     n = private_key.public_key.n
-    forged = PublicKey(n, n * n - 1)
+    forged = PublicMasks(n, n * n - 1)
+    monkeypatch.setattr(customer, "_masks_for", lambda key, standard_randomness: forged)
     query = tmp_path / "forged.jsonl"
     spec = FeatureSpec.load(customer_dir / "features.json")
-    customer.encrypt_file(forged, spec, first_rows(tmp_path, 1), query, jobs=1)
+    customer.encrypt_file(private_key.public_key, spec, first_rows(tmp_path, 1), query, jobs=1)
     result = server_predicts(server_dir, query)
     block = json.loads(result.read_text().splitlines()[1])
     answer = int.from_bytes(base64.b64decode(block["ciphertext"]), "big")
@@ -364,3 +371,17 @@ def test_answers_hide_the_weights_even_from_a_customer_with_a_forged_djn_base(
     plaintext = private_key.raw_decrypt(private_key.public_key.ciphertext(answer))
     randomness = answer * pow(1 + plaintext * n, -1, n * n) % (n * n)
     assert randomness not in (1, n * n - 1)
+
+
+def test_server_refuses_a_query_under_a_key_without_a_modulus_proof(
+    parties: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Without the proof, uniform r^n might not wipe randomness the customer planted."""
+    server_dir, customer_dir = parties
+    lines = customer_encrypts(customer_dir, first_rows(tmp_path, 2)).read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["public_key"]["proof"]
+    unproven = tmp_path / "unproven.jsonl"
+    unproven.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    with pytest.raises(FileFormatError, match="no modulus proof"):
+        server_predicts(server_dir, unproven)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +10,10 @@ import typer
 from ppml.cli.console import info, status, stdout
 from ppml.cli.passphrase import PASSPHRASE_ENV, existing_passphrase, new_passphrase
 from ppml.crypto import DEFAULT_KEY_BITS, PrivateKey, PublicKey, generate_keypair
+from ppml.crypto.proofs import PROOF_ALPHA, PROOF_ROUNDS, PROOF_SCHEME
 from ppml.errors import KeyFileError
 from ppml.wire import keyfile, phe_jwk
+from ppml.wire.document import MAX_DOCUMENT_BYTES, load_json, read_document_bytes
 
 app = typer.Typer(
     help="Inspect key files and exchange keys with python-paillier (pheutil JWK files).",
@@ -33,7 +34,7 @@ ForceOption = Annotated[bool, typer.Option("--force", help="Replace key files th
 def keygen(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the two key files into.")],
     bits: Annotated[
-        int, typer.Option("--bits", help="Modulus size in bits (at least 2048).")
+        int, typer.Option("--bits", help="Modulus size in bits (2048 to 4096).")
     ] = DEFAULT_KEY_BITS,
     randomness: Annotated[
         str,
@@ -47,7 +48,9 @@ def keygen(
 ) -> None:
     """Generate a Paillier key pair: OUT/public_key.json to share, OUT/private_key.json to keep.
 
-    The private key file is created with mode 0600 and never leaves the customer.
+    The public key carries a proof that its modulus is sound, which servers
+    require. The private key file is created with mode 0600 and never leaves
+    the customer.
     """
     if randomness not in ("djn", "standard"):
         raise typer.BadParameter("must be djn or standard", param_hint="--randomness")
@@ -57,7 +60,7 @@ def keygen(
     public_path, private_path = keyfile.save_keypair(
         out, private_key, passphrase=passphrase, overwrite=force
     )
-    info(f"key id {private_key.key_id}, {randomness} randomness")
+    info(f"key id {private_key.key_id}, {randomness} randomness, with a modulus proof")
     info(f"public key  {public_path}  (give this to the server)")
     sealed = ", passphrase-protected" if protect else ""
     info(f"private key {private_path}  (keep this: mode 0600{sealed})")
@@ -65,11 +68,8 @@ def keygen(
 
 def _load_any_key(path: Path) -> tuple[str, PublicKey | PrivateKey, str]:
     """Load a ppml key file or a pheutil JWK; return (file kind, key, protection)."""
-    data = path.read_bytes()
-    try:
-        members = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KeyFileError(path, "not valid JSON (the file is truncated or damaged)") from None
+    data = read_document_bytes(path, KeyFileError)
+    members = load_json(data, path=path, error=KeyFileError, max_bytes=MAX_DOCUMENT_BYTES)
     kind = members.get("format") if isinstance(members, dict) else None
     if kind == keyfile.PUBLIC_KEY_FORMAT:
         return "ppml public key", keyfile.parse_public_key(data, path), "-"
@@ -97,6 +97,14 @@ def show(
     stdout.print(f"bits        {public_key.bits}", highlight=False)
     stdout.print(f"protection  {protection}", highlight=False)
     stdout.print(f"randomness  {public_key.randomness}", highlight=False)
+    stdout.print(f"proof       {_describe_proof(public_key)}", highlight=False)
+
+
+def _describe_proof(public_key: PublicKey) -> str:
+    # A key is loaded only if a proof it carries is valid, so presence means validity.
+    if public_key.proof is not None:
+        return f"valid ({PROOF_SCHEME}: {PROOF_ROUNDS} rounds, no factor below {PROOF_ALPHA})"
+    return "none (servers refuse queries under this key until 'ppml keys prove' adds one)"
 
 
 @app.command("import-phe")
@@ -115,12 +123,43 @@ def import_phe(
         public_path, private_path = keyfile.save_keypair(
             out, key, passphrase=passphrase, overwrite=force
         )
-        info(f"imported key {key.key_id}: {public_path}, {private_path}")
+        info(f"imported key {key.key_id} with a modulus proof: {public_path}, {private_path}")
         return
     out.mkdir(parents=True, exist_ok=True)
     public_path = out / keyfile.PUBLIC_KEY_FILENAME
     keyfile.save_public_key(key, public_path, overwrite=force)
     info(f"imported public key {key.key_id}: {public_path}")
+    info(
+        "it has no modulus proof (a JWK holds none): servers will refuse queries under it "
+        "until its owner runs 'ppml keys prove'"
+    )
+
+
+@app.command("prove")
+def prove(
+    keys: Annotated[
+        Path,
+        typer.Option("--keys", help="Directory holding private_key.json (and public_key.json)."),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace a public_key.json that holds another key or cannot be read."
+        ),
+    ] = False,
+) -> None:
+    """Add a modulus proof to a key pair (older or imported keys), which servers require.
+
+    Reads KEYS/private_key.json, makes the proof from its factors and writes
+    both files back in the current format: the private key stays mode 0600
+    and, if it was protected, sealed under the same passphrase.
+    """
+    private_key, public_path, private_path = keyfile.prove_keypair(
+        keys, passphrase=existing_passphrase, replace_other_public_key=force
+    )
+    info(f"key id {private_key.key_id}: modulus proof added")
+    info(f"public key  {public_path}  (give this to the server)")
+    info(f"private key {private_path}  (mode 0600)")
 
 
 @app.command("export-phe")

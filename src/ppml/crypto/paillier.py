@@ -22,8 +22,10 @@ from typing import Any, Literal, NoReturn
 
 import gmpy2
 
+from ppml.crypto.policy import DEFAULT_KEY_POLICY
 from ppml.crypto.primes import is_probable_prime, random_prime
-from ppml.crypto.randomness import make_djn_base, owner_masks, public_masks
+from ppml.crypto.proofs import ModulusProof, prove_modulus, verify_modulus
+from ppml.crypto.randomness import djn_base, owner_masks, public_masks
 from ppml.errors import (
     InsecureKeyError,
     InvalidCiphertextError,
@@ -31,9 +33,6 @@ from ppml.errors import (
     KeyMismatchError,
     PlaintextOverflowError,
 )
-
-MIN_KEY_BITS = 2048
-"""The smallest modulus accepted anywhere outside tests."""
 
 DEFAULT_KEY_BITS = 3072
 """Modulus size of newly generated keys (about 128-bit security)."""
@@ -47,31 +46,34 @@ DEFAULT_RANDOMNESS: Randomness = "djn"
 
 
 def key_fingerprint(n: int) -> str:
-    """Return the key id of modulus ``n``: 32 hex digits of SHA-256 over its bytes."""
+    """Return the key id of modulus ``n``: 32 hex digits of SHA-256 over its bytes.
+
+    Everything else public about a key is a function of n (the generator
+    n + 1, the DJN base, the modulus proof's challenges), so the id covers it all.
+    """
     n_bytes = int(n).to_bytes((int(n).bit_length() + 7) // 8, "big")
     return hashlib.sha256(b"ppml-paillier-n\x00" + n_bytes).hexdigest()[:32]
-
-
-def check_key_size(bits: int, min_bits: int = MIN_KEY_BITS) -> None:
-    """Raise :class:`InsecureKeyError` if a ``bits``-bit modulus is below ``min_bits``."""
-    if bits < min_bits:
-        raise InsecureKeyError(
-            f"a {bits}-bit Paillier modulus is too small; at least {min_bits} bits are required"
-        )
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class PublicKey:
     """A Paillier public key: the modulus ``n`` (the generator is fixed to n + 1).
 
-    ``h_s``, when present, is the public DJN base that makes encryption fast
-    (``randomness == "djn"``); without it keys use fresh ``r^n`` (``"standard"``).
-    Construction checks only the structure of ``n`` and ``h_s``; the size
-    policy is applied where keys are generated or loaded (:func:`check_key_size`).
+    ``randomness`` says how encryptions draw their randomness: ``"djn"`` uses
+    the DJN base :attr:`h_s`, derived from n (:func:`~ppml.crypto.randomness.djn_base`),
+    ``"standard"`` a fresh ``r^n``. ``proof``, when present, is a valid
+    modulus proof (:mod:`ppml.crypto.proofs`): construction verifies it, so a
+    key with a proof is a proven key. Keys compare equal when their moduli
+    are, whatever their randomness mode or proof.
+
+    Construction checks only the structure of ``n``; the size and structure
+    policy (:class:`~ppml.crypto.policy.KeyPolicy`) is applied where keys are
+    generated or loaded.
     """
 
     n: int
-    h_s: int | None = field(default=None, compare=False)
+    randomness: Randomness = field(default="standard", compare=False)
+    proof: ModulusProof | None = field(default=None, compare=False)
     nsquare: Any = field(init=False, repr=False, compare=False)
     max_int: int = field(init=False, repr=False, compare=False)
     key_id: str = field(init=False, compare=False)
@@ -82,29 +84,33 @@ class PublicKey:
             raise TypeError("the modulus must be an int")
         if n.bit_length() < _SMALLEST_TEST_KEY_BITS - 1 or n % 2 == 0:
             raise InvalidKeyError("a Paillier modulus must be odd and at least 63 bits long")
+        if self.randomness not in ("djn", "standard"):
+            raise ValueError("randomness must be 'djn' or 'standard'")
+        if self.proof is not None:
+            verify_modulus(n, self.proof)  # cached: loading a proven key again costs nothing
         n_mpz = gmpy2.mpz(n)
         object.__setattr__(self, "nsquare", n_mpz * n_mpz)
-        h_s = self.h_s
-        if h_s is not None and (
-            not isinstance(h_s, int) or not 1 < h_s < self.nsquare or gmpy2.gcd(h_s, n) != 1
-        ):
-            raise InvalidKeyError("the DJN base h_s must be a unit modulo n^2 other than 1")
         object.__setattr__(self, "max_int", (n - 1) // 2)
         object.__setattr__(self, "key_id", key_fingerprint(n))
 
     def __repr__(self) -> str:
         return (
-            f"PublicKey(bits={self.bits}, key_id={self.key_id!r}, randomness={self.randomness!r})"
+            f"PublicKey(bits={self.bits}, key_id={self.key_id!r}, "
+            f"randomness={self.randomness!r}, proven={self.proof is not None})"
         )
 
     @property
-    def randomness(self) -> Randomness:
-        """``djn`` if the key carries a DJN base, else ``standard``."""
-        return "standard" if self.h_s is None else "djn"
+    def h_s(self) -> int | None:
+        """The DJN base for ``djn`` keys (derived from n, computed once), else None."""
+        return djn_base(self.n) if self.randomness == "djn" else None
 
     def without_djn_base(self) -> PublicKey:
         """The same key restricted to standard randomness."""
-        return PublicKey(self.n)
+        return PublicKey(self.n, "standard", self.proof)
+
+    def with_proof(self, proof: ModulusProof) -> PublicKey:
+        """The same key carrying ``proof`` (verified here)."""
+        return PublicKey(self.n, self.randomness, proof)
 
     @property
     def bits(self) -> int:
@@ -312,16 +318,27 @@ class PrivateKey:
         phi = (p - 1) * (q - 1)
         if gmpy2.gcd(self.public_key.n, phi) != 1:
             raise InvalidKeyError("gcd(n, (p-1)(q-1)) must be 1 for Paillier")
-        h_s = self.public_key.h_s
-        # Only an n-th residue hides plaintexts; every n-th residue has order dividing phi(n).
-        if h_s is not None and gmpy2.powmod(h_s, phi, self.public_key.nsquare) != 1:
-            raise InvalidKeyError("the DJN base h_s is not an n-th residue of this key")
+        # The DJN base needs no check here: derived as h^n, it is an n-th residue by construction.
         object.__setattr__(self, "_crt", _DecryptionCrt.build(p, q))
 
     @classmethod
-    def from_factors(cls, p: int, q: int, *, h_s: int | None = None) -> PrivateKey:
-        """Build a key pair's private half from its two primes (and DJN base, if any)."""
-        return cls(PublicKey(int(p) * int(q), h_s), int(p), int(q))
+    def from_factors(cls, p: int, q: int, *, randomness: Randomness = "standard") -> PrivateKey:
+        """Build a key pair's private half from its two primes, with a modulus proof."""
+        p, q = int(p), int(q)
+        return cls(PublicKey(p * q, randomness), p, q).with_proof()
+
+    def with_proof(self) -> PrivateKey:
+        """This key with a modulus proof in its public key (made now if it has none)."""
+        if self.public_key.proof is not None:
+            return self
+        public_key = self.public_key.with_proof(prove_modulus(self.p, self.q))
+        # Same factors, already checked: skip the primality tests of __init__.
+        proven = object.__new__(PrivateKey)
+        object.__setattr__(proven, "public_key", public_key)
+        object.__setattr__(proven, "p", self.p)
+        object.__setattr__(proven, "q", self.q)
+        object.__setattr__(proven, "_crt", self._crt)
+        return proven
 
     def __repr__(self) -> str:
         return f"PrivateKey(bits={self.public_key.bits}, key_id={self.key_id!r})"
@@ -401,17 +418,18 @@ def generate_keypair(
     """Generate a key pair whose modulus is exactly ``bits`` bits long.
 
     p and q are independent random primes of ``bits / 2`` bits each, drawn
-    from the OS CSPRNG. With ``randomness="djn"`` (the default) the public key
-    also carries a DJN base for fast encryption. Sizes under
-    :data:`MIN_KEY_BITS` are refused unless ``insecure_test_key`` is set,
-    which only tests should do.
+    from the OS CSPRNG. With ``randomness="djn"`` (the default) encryption
+    uses the DJN base derived from n. The public key carries a modulus proof.
+    Sizes outside :data:`~ppml.crypto.policy.DEFAULT_KEY_POLICY` (2048 to 4096
+    bits) are refused unless ``insecure_test_key`` is set, which only tests
+    should do.
     """
     if randomness not in ("djn", "standard"):
         raise ValueError("randomness must be 'djn' or 'standard'")
-    if not isinstance(bits, int) or bits % 2:
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits % 2:
         raise ValueError("the key size must be an even number of bits")
     if not insecure_test_key:
-        check_key_size(bits)
+        DEFAULT_KEY_POLICY.check_size(bits)
     elif bits < _SMALLEST_TEST_KEY_BITS:
         raise InsecureKeyError(f"even test keys need at least {_SMALLEST_TEST_KEY_BITS} bits")
     half = bits // 2
@@ -421,9 +439,7 @@ def generate_keypair(
         p, q = random_prime(half), random_prime(half)
         if abs(p - q) > min_distance:
             break
-    n = int(p) * int(q)
-    h_s = make_djn_base(n) if randomness == "djn" else None
-    private_key = PrivateKey.from_factors(int(p), int(q), h_s=h_s)
+    private_key = PrivateKey.from_factors(int(p), int(q), randomness=randomness)
     assert private_key.public_key.bits == bits  # guaranteed by the two top bits of p and q
     return private_key.public_key, private_key
 

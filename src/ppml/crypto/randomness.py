@@ -6,14 +6,14 @@ Two modes, each with a fast path for the key owner:
   scheme; security rests on the decisional composite residuosity assumption,
   DCRA). The key owner computes it modulo p^2 and q^2 and recombines (CRT).
 - ``djn``: ``h_s^a`` where ``h_s = h^n mod n^2`` is a fixed n-th residue
-  published in the public key (h = -x^2 mod n for a random x) and a is a
-  uniformly random exponent of ceil(|n|/2) bits (Damgard, Jurik and Nielsen,
-  "A generalization of Paillier's public-key system with applications to
-  electronic voting", 2010). Security rests on DCRA plus the assumption that
-  such short exponents of h_s are indistinguishable from uniform n-th
-  residues. With a fixed base, ``h_s^a`` comes from a precomputed table of
-  ``h_s^(d * 256^i)`` in one multiplication per byte of a; the key owner keeps
-  one table modulo p^2 and one modulo q^2.
+  derived from n alone (h = -x^2 mod n with x = H(n) hashed onto Z*_n, see
+  :func:`djn_base`) and a is a uniformly random exponent of ceil(|n|/2) bits
+  (Damgard, Jurik and Nielsen, "A generalization of Paillier's public-key
+  system with applications to electronic voting", 2010). Security rests on
+  DCRA plus the assumption that such short exponents of h_s are
+  indistinguishable from uniform n-th residues. With a fixed base, ``h_s^a``
+  comes from a precomputed table of ``h_s^(d * 256^i)`` in one multiplication
+  per byte of a; the key owner keeps one table modulo p^2 and one modulo q^2.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from typing import Any
 
 import gmpy2
 
+from ppml.crypto.hashing import hash_to_unit
 from ppml.crypto.primes import random_unit
+from ppml.errors import InvalidKeyError
 
 
 class FixedBaseTable:
@@ -72,12 +74,44 @@ def djn_exponent_bits(n: int) -> int:
     return (int(n).bit_length() + 1) // 2
 
 
-def make_djn_base(n: int) -> int:
-    """A fresh DJN base ``h_s = (-x^2 mod n)^n mod n^2`` for a random unit x."""
+DJN_BASE_TAG = b"ppml-djn-base-v1\x00"
+"""Domain tag of the hash that derives a key's DJN base from its modulus."""
+
+
+@lru_cache(maxsize=64)
+def djn_base(n: int) -> int:
+    """The DJN base of modulus ``n``: ``h_s = (-x^2 mod n)^n mod n^2`` with ``x = H(n)``.
+
+    x is :func:`~ppml.crypto.hashing.hash_to_unit` of n under
+    :data:`DJN_BASE_TAG`, so the base is a public function of n: nobody
+    chooses it, a key's id (a hash of n) covers it, and a key file need not
+    (and since version 3 may not) store it. Deterministic and cached.
+    """
     mn = gmpy2.mpz(n)
-    x = random_unit(mn)
+    x = gmpy2.mpz(hash_to_unit(DJN_BASE_TAG, int(n)))
     h = (-x * x) % mn
-    return int(gmpy2.powmod(h, mn, mn * mn))
+    h_s = int(gmpy2.powmod(h, mn, mn * mn))
+    check_djn_base(n, h_s)
+    return h_s
+
+
+def check_djn_base(n: int, h_s: int) -> None:
+    """Raise :class:`InvalidKeyError` unless ``h_s`` is a unit modulo n^2 with h_s^2 != 1.
+
+    A base with h_s^2 = 1 (mod n^2), such as -1, makes every DJN mask h_s^a
+    equal to +1 or -1, so every ciphertext under it is readable by anyone.
+    Derived bases pass unless n is degenerate; stored bases of old key files
+    are checked with this too (and then ignored).
+    """
+    n, h_s = int(n), int(h_s)
+    nsquare = n * n
+    if not 1 < h_s < nsquare or gmpy2.gcd(h_s, n) != 1:
+        raise InvalidKeyError("the DJN base h_s must be a unit modulo n^2 other than 1")
+    if h_s * h_s % nsquare == 1:
+        raise InvalidKeyError(
+            "the DJN base h_s satisfies h_s^2 = 1 (mod n^2): every encryption under it "
+            "could be read by anyone"
+        )
 
 
 # A table costs about as much as this many exponentiations; below it, plain

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ppml.crypto import PrivateKey, PublicKey
+from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
 from ppml.crypto.hazmat import encrypt_with_mask
 from ppml.crypto.randomness import OwnerMasks, PublicMasks, owner_masks, public_masks
 from ppml.encoding.masking import unmask
@@ -199,7 +199,13 @@ def decrypt_file(
     and target transform come from them, and a result whose header disagrees,
     or that answers another query, is refused before anything is written.
     """
-    record = query if isinstance(query, QueryRecord) else read_query_record(query, min_bits=0)
+    own_size = private_key.public_key.bits
+    # The record's key must be the private key's own: no other size can be right.
+    record = (
+        query
+        if isinstance(query, QueryRecord)
+        else read_query_record(query, policy=KeyPolicy(min_bits=own_size, max_bits=own_size))
+    )
     _check_record(private_key, record, spec)
     header, blocks = open_result(input_path, record)
     expected_frac_bits = spec.prediction_fixed_point.frac_bits

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ppml.crypto import MIN_KEY_BITS, Ciphertext, PublicKey
+from ppml.crypto import SERVER_KEY_POLICY, Ciphertext, KeyPolicy, PublicKey
 from ppml.crypto.hazmat import exponent_bits_for, trusted_ciphertext, weighted_sum
 from ppml.crypto.randomness import public_masks
 from ppml.encoding.masking import RandomBelow, precision_noise, result_mask
@@ -163,18 +163,20 @@ def predict_file(
     *,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
-    min_bits: int = MIN_KEY_BITS,
+    policy: KeyPolicy = SERVER_KEY_POLICY,
     deadline: float | None = None,
 ) -> ResultHeader:
     """Answer a query file with a result file, block by block on every core.
 
-    Queries under keys shorter than ``min_bits`` are refused. With
+    The query's key must satisfy ``policy``: by default 2048 to 4096 bits
+    with a valid modulus proof, without which the re-randomisation could not
+    be trusted to wipe what a customer planted (see the module docstring). With
     ``deadline`` (a :func:`time.monotonic` value), the work stops with
     :class:`~ppml.errors.DeadlineExceededError` once it is passed, and no
     output is written.
     """
     query_sha256 = file_sha256(input_path)
-    header, blocks = open_query(input_path, min_bits=min_bits)
+    header, blocks = open_query(input_path, policy=policy)
     bound = check_query(spec, model, header)
     if progress is not None:
         progress.start(header.rows)

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ppml.crypto import MIN_KEY_BITS, Ciphertext, PublicKey
+from ppml.crypto import (
+    DEFAULT_KEY_POLICY,
+    SERVER_KEY_POLICY,
+    Ciphertext,
+    KeyPolicy,
+    PublicKey,
+)
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import (
     FileFormatError,
@@ -30,7 +36,7 @@ from ppml.errors import (
     UnsupportedVersionError,
 )
 from ppml.fileio import atomic_text_writer
-from ppml.wire.document import DocumentReader, dump_document
+from ppml.wire.document import DocumentReader, dump_document, load_json
 from ppml.wire.keyfile import PUBLIC_KEY_FORMAT, parse_public_key, public_key_document
 
 QUERY_FORMAT = "ppml.query"
@@ -240,10 +246,12 @@ class BlockFileReader:
         self._line += 1
         if len(raw) > MAX_LINE_BYTES:
             raise self.fail(f"line {self._line} is longer than {MAX_LINE_BYTES} bytes")
-        try:
-            members = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise self.fail("not valid JSON (the file is truncated or damaged)") from None
+        members = load_json(
+            raw,
+            path=self.path,
+            max_bytes=MAX_LINE_BYTES,
+            error=lambda path, problem: FileFormatError(path, f"line {self._line}: {problem}"),
+        )
         if not isinstance(members, dict):
             raise self.fail(f"line {self._line} is not a JSON object")
         return DocumentReader(members, self.path)
@@ -293,13 +301,13 @@ def _layout(document: DocumentReader, key_bits: int) -> PackingLayout:
     return layout
 
 
-def _query_header(reader: BlockFileReader, min_bits: int) -> QueryHeader:
+def _query_header(reader: BlockFileReader, policy: KeyPolicy) -> QueryHeader:
     document = reader.header
     key_members = document.get("public_key", dict)
     if key_members.get("format") != PUBLIC_KEY_FORMAT:
         raise document.fail("field 'public_key' is not a ppml public key")
     try:
-        public_key = parse_public_key(dump_document(key_members), None, min_bits=min_bits)
+        public_key = parse_public_key(dump_document(key_members), None, policy=policy)
     except FileFormatError as error:
         raise document.fail(f"public_key: {error.problem}") from None
     frac_bits = document.get("frac_bits", int)
@@ -326,16 +334,19 @@ def _hex_id(document: DocumentReader, name: str, digits: int) -> str:
 
 
 def open_query(
-    path: str | Path, *, min_bits: int = MIN_KEY_BITS
+    path: str | Path, *, policy: KeyPolicy = SERVER_KEY_POLICY
 ) -> tuple[QueryHeader, Iterator[tuple[int, list[Ciphertext]]]]:
     """Open a query file: its header, and an iterator over ``(rows, ciphertexts)`` blocks.
+
+    The query's key must satisfy ``policy``: by default the server's, which
+    requires a valid modulus proof (checked once per key id).
 
     Every ciphertext is validated as it is read, and every block must hold
     exactly the rows the header implies (full blocks, then the remainder).
     """
     reader = BlockFileReader(path, QUERY_FORMAT)
     try:
-        header = _query_header(reader, min_bits)
+        header = _query_header(reader, policy)
     except BaseException:
         reader.close()
         raise
@@ -380,11 +391,13 @@ class QueryRecord:
     path: str | None = None
 
 
-def read_query_record(path: str | Path, *, min_bits: int = MIN_KEY_BITS) -> QueryRecord:
+def read_query_record(
+    path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY
+) -> QueryRecord:
     """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
     reader = BlockFileReader(path, QUERY_FORMAT)
     try:
-        header = _query_header(reader, min_bits)
+        header = _query_header(reader, policy)
     finally:
         reader.close()
     return QueryRecord(header, file_sha256(path), str(path))

@@ -1,0 +1,59 @@
+"""ppml against the known-answer vectors of tests/vectors (made by an independent script)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ppml.crypto import KeyPolicy, PrivateKey, PublicKey, verify_modulus
+from ppml.crypto.hashing import hash_to_unit
+from ppml.crypto.proofs import proof_challenges, prove_modulus
+from ppml.crypto.randomness import djn_base
+from ppml.wire.keyfile import parse_public_key, proof_members, public_key_document
+
+VECTORS = Path(__file__).parent / "vectors"
+
+
+def cases(name: str) -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = json.loads((VECTORS / name).read_text())["cases"]
+    return loaded
+
+
+def number(text: str) -> int:
+    return int(text, 16)
+
+
+@pytest.mark.parametrize("case", cases("hash_to_unit.json"), ids=lambda case: case["note"])
+def test_hash_to_unit(case: dict[str, Any]) -> None:
+    assert hash_to_unit(bytes.fromhex(case["tag"]), number(case["n"])) == number(case["value"])
+
+
+@pytest.mark.parametrize("case", cases("djn_base.json"))
+def test_djn_base(case: dict[str, Any]) -> None:
+    n = number(case["n"])
+    assert djn_base(n) == number(case["h_s"])
+    assert PublicKey(n, "djn").h_s == number(case["h_s"])
+
+
+@pytest.mark.parametrize("case", cases("modulus_proof.json"))
+def test_modulus_proof(case: dict[str, Any]) -> None:
+    p, q, n = number(case["p"]), number(case["q"]), number(case["n"])
+    assert p * q == n
+    assert list(proof_challenges(n)) == [number(rho) for rho in case["rho"]]
+    proof = prove_modulus(p, q)
+    assert proof_members(proof) == case["proof"]
+    verify_modulus(n, proof)
+    key = PrivateKey.from_factors(p, q)
+    assert key.public_key.proof == proof
+
+
+def test_public_key_file() -> None:
+    data = (VECTORS / "public_key_v3.json").read_bytes()
+    public_key = parse_public_key(data, policy=KeyPolicy(min_bits=512, require_proof=True))
+    assert public_key.randomness == "djn" and public_key.proof is not None
+    assert public_key_document(public_key) == json.loads(data)
+    (vector,) = cases("modulus_proof.json")
+    assert public_key.n == number(vector["n"])

@@ -110,3 +110,12 @@ class ServiceError(PpmlError, RuntimeError):
 
 class DeadlineExceededError(PpmlError, TimeoutError):
     """A computation ran past the deadline it was given and was abandoned."""
+
+
+class MalformedJsonError(FileFormatError):
+    """JSON text that ppml refuses to parse: invalid syntax or UTF-8, or over a parsing limit.
+
+    The limits (size, nesting depth, integer and string length) keep a hostile
+    file or request from exhausting the stack, memory or CPU; the message says
+    which one was exceeded.
+    """

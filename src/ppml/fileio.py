@@ -1,16 +1,53 @@
-"""Writing files so that readers never see a partial one."""
+"""Writing files so that readers never see a partial one, with the modes the user expects.
+
+Public outputs (public keys, feature specs, queries, results, predictions)
+get ``0o666`` less the process umask, as any file created with ``open()``
+would: a user who runs under ``umask 077`` keeps them private. Secret files
+(private keys, the server's model) get ``0o600`` whatever the umask.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 PRIVATE_FILE_MODE = 0o600
-PUBLIC_FILE_MODE = 0o644
+PUBLIC_FILE_MODE = 0o666
+"""Before the umask is applied; see :func:`file_mode`."""
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows.
+
+    Linux reports it in /proc/self/status. Elsewhere the only way to read it
+    is to set it and put it back; the lock keeps two threads of this process
+    from interleaving that (and so from restoring the wrong value), and the
+    temporary value (077) can only deny the group and others access to a
+    file another thread creates meanwhile, never grant it.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask & 0o777
+
+
+def file_mode(mode: int) -> int:
+    """The mode a file written with ``mode`` gets: secret files exactly, others less the umask."""
+    return mode if mode == PRIVATE_FILE_MODE else mode & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -19,8 +56,9 @@ def _atomic_file(
 ) -> Iterator[IO[Any]]:
     """A temporary file beside ``path`` that replaces it only if the block succeeds.
 
-    The temporary file is created with ``mode`` already applied (never wider
-    for an instant) and synced to disk before the rename. With
+    The temporary file is created with mode 0600 by :func:`tempfile.mkstemp`
+    and narrowed or widened to ``file_mode(mode)`` before anything is written
+    to it, then synced to disk before the rename. With
     ``overwrite=False`` an existing ``path`` raises :class:`FileExistsError`.
     On any failure nothing is left behind.
     """
@@ -29,7 +67,7 @@ def _atomic_file(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
-        os.fchmod(descriptor, mode)
+        os.fchmod(descriptor, file_mode(mode))
         opened = (
             os.fdopen(descriptor, "wb")
             if binary

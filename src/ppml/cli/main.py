@@ -11,9 +11,13 @@ import typer
 from ppml import __version__
 from ppml.cli import demo, keys, roles, service
 from ppml.cli.console import stderr
-from ppml.errors import PpmlError
+from ppml.errors import DataError, FileFormatError, PassphraseError, PpmlError
 
 EXIT_ERROR = 1
+# What the user gave cannot be used: a malformed input file or CSV row, as
+# click already answers a malformed command line. Scripts can tell "fix the
+# input" (2) from "the operation was refused or failed" (1).
+EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
@@ -66,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
     except PpmlError as error:
         stderr.print(f"error: {error}", highlight=False, markup=False)
-        return EXIT_ERROR
+        return exit_code(error)
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         stderr.print(f"error: {where}{error.strerror or error}", highlight=False, markup=False)
@@ -75,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         stderr.print("interrupted", highlight=False)
         return EXIT_INTERRUPTED
     return 0
+
+
+def exit_code(error: PpmlError) -> int:
+    """The exit code for a refused command: 2 for input that cannot be read, else 1."""
+    malformed = isinstance(error, FileFormatError | DataError)
+    # A wrong or missing passphrase is not a problem with the file's contents.
+    return EXIT_BAD_INPUT if malformed and not isinstance(error, PassphraseError) else EXIT_ERROR
 
 
 def run() -> None:

@@ -53,6 +53,8 @@ def progress_bar(description: str) -> Iterator[_RichProgress]:
         TimeElapsedColumn(),
         console=stderr,
         transient=True,
+        # Off a terminal the bar would only leave a blank line before any error message.
+        disable=not stderr.is_terminal,
     ) as bar:
         yield _RichProgress(bar, description)
 

@@ -31,6 +31,9 @@ class CsvTable:
             raise DataError("no such file", path=self.path) from None
         except UnicodeDecodeError:
             raise DataError("not a UTF-8 text file", path=self.path) from None
+        except csv.Error as error:
+            # A field over csv.field_size_limit(), for instance.
+            raise DataError(f"malformed CSV header ({error})", path=self.path) from None
         if not header:
             raise DataError("the file is empty (a CSV header is expected)", path=self.path)
         self.columns = tuple(header)

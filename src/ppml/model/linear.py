@@ -16,6 +16,9 @@ from ppml.wire.document import dump_document, parse_document, read_document_byte
 
 MODEL_FORMAT = "ppml.linear-model"
 MODEL_VERSION = 1
+# One weight per model input: a one-hot encoding of many categories makes a
+# large model, so its file may be larger than other documents.
+MAX_MODEL_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class LinearModel:
             expected_format=MODEL_FORMAT,
             supported_versions=frozenset({MODEL_VERSION}),
             error=FileFormatError,
+            max_bytes=MAX_MODEL_BYTES,
         )
         weights = document.get("weights", list)
         names = document.get("features", list)
@@ -90,4 +94,4 @@ class LinearModel:
     @classmethod
     def load(cls, path: str | Path) -> LinearModel:
         """Load ``model.json``."""
-        return cls.parse(read_document_bytes(path, FileFormatError, 64 << 20), path)
+        return cls.parse(read_document_bytes(path, FileFormatError, MAX_MODEL_BYTES), path)

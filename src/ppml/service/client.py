@@ -17,6 +17,7 @@ from ppml.errors import FileFormatError, ServiceError
 from ppml.features.spec import FeatureSpec
 from ppml.roles import customer
 from ppml.roles.parallel import ProgressReporter
+from ppml.wire.document import MAX_DOCUMENT_BYTES, load_json
 from ppml.wire.messages import QueryRecord
 
 QUERY_MEDIA_TYPE = "application/x-ndjson"
@@ -26,7 +27,7 @@ def _raise_for(response: httpx.Response, url: str) -> None:
     if response.is_success:
         return
     try:
-        error = response.json()["error"]
+        error = load_json(response.content, max_bytes=MAX_DOCUMENT_BYTES)["error"]
         detail = f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
         detail = response.reason_phrase

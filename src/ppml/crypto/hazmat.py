@@ -17,8 +17,7 @@ from typing import Any
 
 import gmpy2
 
-from ppml.crypto.paillier import Ciphertext, PublicKey
-from ppml.errors import PlaintextOverflowError
+from ppml.crypto.paillier import Ciphertext, PublicKey, _encrypt_with_mask
 
 WINDOW_BITS = 3
 """Exponent bits consumed per step of the multi-exponentiation."""
@@ -33,15 +32,10 @@ def encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphe
     """Encrypt a raw plaintext ``0 <= plaintext < n`` with a precomputed mask.
 
     The mask must be a fresh random n-th residue from :mod:`ppml.crypto.randomness`,
-    used once: a reused or forged mask breaks semantic security.
+    used once: a reused or forged mask breaks semantic security. Batch
+    encryption calls this with masks from a precomputed pool.
     """
-    if not 0 <= plaintext < public_key.n:
-        raise PlaintextOverflowError("a raw plaintext must satisfy 0 <= m < n")
-    # (1 + n)^m = 1 + m*n (mod n^2): no exponentiation for the plaintext part.
-    nsquare = public_key.nsquare
-    return Ciphertext._trusted(
-        public_key, (1 + gmpy2.mpz(plaintext) * public_key.n) * mask % nsquare
-    )
+    return _encrypt_with_mask(public_key, plaintext, mask)
 
 
 def exponent_bits_for(weights: Sequence[int]) -> int:

@@ -136,7 +136,7 @@ class PublicKey:
 
     def raw_encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt a raw plaintext ``0 <= plaintext < n`` with fresh randomness."""
-        return encrypt_with_mask(self, plaintext, self.random_mask())
+        return _encrypt_with_mask(self, plaintext, self.random_mask())
 
     def raw_encrypt_with(self, plaintext: int, r: int) -> Ciphertext:
         """Encrypt with caller-supplied randomness ``r`` in Z*_n.
@@ -146,19 +146,15 @@ class PublicKey:
         """
         if not 0 < r < self.n or gmpy2.gcd(r, self.n) != 1:
             raise ValueError("the randomness r must be a unit modulo n")
-        return encrypt_with_mask(self, plaintext, gmpy2.powmod(r, self.n, self.nsquare))
+        return _encrypt_with_mask(self, plaintext, gmpy2.powmod(r, self.n, self.nsquare))
 
     def random_mask(self) -> Any:
         """Return a fresh random n-th residue mod n^2: the factor that hides a plaintext."""
         return public_masks(self.n, self.h_s).mask()
 
 
-def encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphertext:
-    """Encrypt a raw plaintext ``0 <= plaintext < n`` with a precomputed mask.
-
-    The mask must be a fresh random n-th residue from :mod:`ppml.crypto.randomness`
-    (used once); batch encryption calls this directly. Prefer :meth:`PublicKey.encrypt`.
-    """
+def _encrypt_with_mask(public_key: PublicKey, plaintext: int, mask: Any) -> Ciphertext:
+    """Encrypt a raw plaintext 0 <= m < n with a mask (see :mod:`ppml.crypto.hazmat`)."""
     if not 0 <= plaintext < public_key.n:
         raise PlaintextOverflowError("a raw plaintext must satisfy 0 <= m < n")
     # (1 + n)^m = 1 + m*n (mod n^2): no exponentiation for the plaintext part.
@@ -363,7 +359,7 @@ class PrivateKey:
 
     def raw_encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt like :meth:`PublicKey.raw_encrypt`, with the key owner's fast randomness."""
-        return encrypt_with_mask(self.public_key, plaintext, self.random_mask())
+        return _encrypt_with_mask(self.public_key, plaintext, self.random_mask())
 
     def encrypt(self, plaintext: int) -> Ciphertext:
         """Encrypt like :meth:`PublicKey.encrypt`, with the key owner's fast randomness."""
@@ -442,56 +438,3 @@ def generate_keypair(
     private_key = PrivateKey.from_factors(int(p), int(q), randomness=randomness)
     assert private_key.public_key.bits == bits  # guaranteed by the two top bits of p and q
     return private_key.public_key, private_key
-
-
-_WINDOW_BITS = 3
-
-
-def _multi_power(pairs: list[tuple[Any, int]], modulus: Any) -> Any:
-    """``prod(base^exponent) mod modulus`` for non-negative exponents, sharing the squarings.
-
-    Interleaved fixed windows (Straus): one pass over the exponent bits, with
-    a small table of powers of each base, instead of one exponentiation each.
-    """
-    if not pairs:
-        return gmpy2.mpz(1)
-    size = 1 << _WINDOW_BITS
-    tables = []
-    for base, _ in pairs:
-        row = [gmpy2.mpz(1), base]
-        for _ in range(size - 2):
-            row.append(row[-1] * base % modulus)
-        tables.append(row)
-    top = max(exponent.bit_length() for _, exponent in pairs)
-    shift = -(-top // _WINDOW_BITS) * _WINDOW_BITS
-    mask = size - 1
-    result = gmpy2.mpz(1)
-    while shift > 0:
-        shift -= _WINDOW_BITS
-        for _ in range(_WINDOW_BITS):
-            result = result * result % modulus
-        for row, (_, exponent) in zip(tables, pairs, strict=True):
-            digit = (exponent >> shift) & mask
-            if digit:
-                result = result * row[digit] % modulus
-    return result
-
-
-def weighted_sum(ciphertexts: list[Ciphertext], weights: list[int]) -> Ciphertext:
-    """The encryption of ``sum_j weights[j] * m_j``, exact modulo n.
-
-    Positive and negative weights are gathered into two products, so a
-    single modular inverse serves every negative weight.
-    """
-    if len(ciphertexts) != len(weights) or not ciphertexts:
-        raise ValueError("weighted_sum needs one weight per ciphertext, and at least one")
-    public_key = ciphertexts[0].public_key
-    for ciphertext in ciphertexts[1:]:
-        ciphertexts[0]._same_key(ciphertext)
-    nsquare = public_key.nsquare
-    positive = [(c._value, w) for c, w in zip(ciphertexts, weights, strict=True) if w > 0]
-    negative = [(c._value, -w) for c, w in zip(ciphertexts, weights, strict=True) if w < 0]
-    total = _multi_power(positive, nsquare)
-    if negative:
-        total = total * gmpy2.invert(_multi_power(negative, nsquare), nsquare) % nsquare
-    return Ciphertext._trusted(public_key, total)

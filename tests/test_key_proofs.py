@@ -145,7 +145,7 @@ class TestModulusProof:
         assert proof is not None
         with pytest.raises(InvalidKeyError, match="prime factor 5"):
             verify_modulus(5 * keypair[0].n, proof)
-        with pytest.raises(InvalidKeyError, match="even"):
+        with pytest.raises(InvalidKeyError, match="must be odd"):
             verify_modulus(2 * keypair[0].n, proof)
         with pytest.raises(TypeError):
             verify_modulus(keypair[0].n, proof.sigma)  # type: ignore[arg-type]

@@ -242,7 +242,7 @@ def test_small_shared_primes_are_refused_by_every_policy(
             parse_public_key(public_document(n), policy=policy)
         with pytest.raises(KeyFileError, match="small prime factor 3"):
             parse_public_key(public_document(n, proof=proof_members(copied)), policy=policy)
-    with pytest.raises(InvalidKeyError, match="has the prime factor 3"):
+    with pytest.raises(InvalidKeyError, match="has the small prime factor 3"):
         verify_modulus(n, copied)
 
 

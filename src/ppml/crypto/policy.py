@@ -20,7 +20,11 @@ from functools import lru_cache
 
 import gmpy2
 
-from ppml.crypto.proofs import PROOF_ALPHA, ModulusProof, small_prime_factor, verify_modulus
+from ppml.crypto.proofs import (
+    ModulusProof,
+    check_odd_without_small_factors,
+    verify_modulus,
+)
 from ppml.errors import InsecureKeyError, InvalidKeyError
 
 MIN_KEY_BITS = 2048
@@ -111,14 +115,7 @@ class KeyPolicy:
 @lru_cache(maxsize=256)
 def _check_structure(n: int) -> None:
     """The size-independent checks; only successes are cached (exceptions never are)."""
-    if n < 3 or n % 2 == 0:
-        raise InvalidKeyError("a Paillier modulus must be odd (and positive)")
-    factor = small_prime_factor(n)
-    if factor is not None:
-        raise InvalidKeyError(
-            f"the modulus has the small prime factor {factor}; "
-            f"a Paillier modulus has none below {PROOF_ALPHA}"
-        )
+    check_odd_without_small_factors(n)
     if gmpy2.is_power(n):
         raise InvalidKeyError("the modulus is a perfect power, not a product of distinct primes")
     # A composite fails the strong base-2 test at once; only a prime (or a

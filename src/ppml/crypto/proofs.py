@@ -93,6 +93,21 @@ def small_prime_factor(n: int) -> int | None:
     return next(prime for prime in SMALL_PRIMES if n % prime == 0)
 
 
+def check_odd_without_small_factors(n: int) -> None:
+    """Raise :class:`InvalidKeyError` unless n is odd, above 2 and has no prime factor below alpha.
+
+    The proof's soundness needs it, and so does any modulus ppml accepts.
+    """
+    if n < 3 or n % 2 == 0:
+        raise InvalidKeyError("a Paillier modulus must be odd (and positive)")
+    factor = small_prime_factor(n)
+    if factor is not None:
+        raise InvalidKeyError(
+            f"the modulus has the small prime factor {factor}; "
+            f"a Paillier modulus has none below {PROOF_ALPHA}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ModulusProof:
     """The sigma values of a Paillier-N proof for one modulus (which it does not store).
@@ -168,14 +183,7 @@ def verify_modulus(n: int, proof: ModulusProof) -> None:
 
 @lru_cache(maxsize=256)
 def _verify_once(n: int, proof: ModulusProof) -> None:
-    if n < 3 or n % 2 == 0:
-        raise InvalidKeyError("the modulus proof is for an odd modulus; this one is even")
-    factor = small_prime_factor(n)
-    if factor is not None:
-        raise InvalidKeyError(
-            f"the modulus has the prime factor {factor}; a proven modulus has none below "
-            f"{PROOF_ALPHA}"
-        )
+    check_odd_without_small_factors(n)
     for index, sigma in enumerate(proof.sigma, start=1):
         if not 1 <= sigma < n:
             raise InvalidKeyError(f"the modulus proof is invalid: sigma {index} is not below n")

@@ -70,24 +70,30 @@ def server_predicts(server_dir: Path, query: Path, jobs: int = 1) -> Path:
     model = LinearModel.load(server_dir / "model.json")
     shutil.copy(query, server_dir / "query.jsonl")  # only bytes cross between the roles
     out = server_dir / "result.jsonl"
-    server.predict_file(
-        spec, model, server_dir / "query.jsonl", out, jobs=jobs, policy=TEST_POLICY
-    )
+    server.predict_file(spec, model, server_dir / "query.jsonl", out, jobs=jobs, policy=TEST_POLICY)
     return out
 
 
-def customer_decrypts(customer_dir: Path, result: Path, jobs: int = 1) -> np.ndarray:
+def decrypt_into(
+    customer_dir: Path, private_key: PrivateKey, result: Path, out: Path, jobs: int = 1
+) -> None:
     """Decrypt against the customer's own copy of its last query and its spec."""
-    shutil.copy(result, customer_dir / "result.jsonl")
-    private_key = customer_key(customer_dir, True)
-    assert isinstance(private_key, PrivateKey)
     customer.decrypt_file(
         private_key,
-        customer_dir / "result.jsonl",
-        customer_dir / "prices.csv",
+        result,
+        out,
         query=customer_dir / "query.jsonl",
         spec=FeatureSpec.load(customer_dir / "features.json"),
         jobs=jobs,
+    )
+
+
+def customer_decrypts(customer_dir: Path, result: Path, jobs: int = 1) -> np.ndarray:
+    shutil.copy(result, customer_dir / "result.jsonl")
+    private_key = customer_key(customer_dir, True)
+    assert isinstance(private_key, PrivateKey)
+    decrypt_into(
+        customer_dir, private_key, customer_dir / "result.jsonl", customer_dir / "prices.csv", jobs
     )
     return np.loadtxt(customer_dir / "prices.csv", skiprows=1, ndmin=1)
 
@@ -243,13 +249,7 @@ def test_customer_refuses_a_result_for_another_key(
     result = server_predicts(server_dir, customer_encrypts(customer_dir, first_rows(tmp_path, 3)))
     _, stranger = generate_keypair(TEST_KEY_BITS, insecure_test_key=True)
     with pytest.raises(SpecMismatchError, match="not under this private key"):
-        customer.decrypt_file(
-            stranger,
-            result,
-            tmp_path / "prices.csv",
-            query=customer_dir / "query.jsonl",
-            spec=FeatureSpec.load(customer_dir / "features.json"),
-        )
+        decrypt_into(customer_dir, stranger, result, tmp_path / "prices.csv")
     assert not (tmp_path / "prices.csv").exists()
 
 
@@ -292,13 +292,7 @@ def test_an_altered_result_header_is_refused(
     private_key = customer_key(customer_dir, True)
     assert isinstance(private_key, PrivateKey)
     with pytest.raises((SpecMismatchError, FileFormatError), match=message):
-        customer.decrypt_file(
-            private_key,
-            altered,
-            tmp_path / "prices.csv",
-            query=customer_dir / "query.jsonl",
-            spec=FeatureSpec.load(customer_dir / "features.json"),
-        )
+        decrypt_into(customer_dir, private_key, altered, tmp_path / "prices.csv")
     assert not (tmp_path / "prices.csv").exists()
 
 
@@ -316,13 +310,7 @@ def test_tampered_result_is_detected(parties: tuple[Path, Path], tmp_path: Path)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidCiphertextError, match="block 1 decrypts outside"):
-        customer.decrypt_file(
-            private_key,
-            tampered,
-            tmp_path / "prices.csv",
-            query=customer_dir / "query.jsonl",
-            spec=FeatureSpec.load(customer_dir / "features.json"),
-        )
+        decrypt_into(customer_dir, private_key, tampered, tmp_path / "prices.csv")
     assert not (tmp_path / "prices.csv").exists()
 
 

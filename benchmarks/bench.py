@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import phe
 
-from ppml.crypto import PrivateKey, generate_keypair
+from ppml.crypto import PrivateKey, generate_keypair, proofs
+from ppml.crypto.proofs import prove_modulus, verify_modulus
 from ppml.datasets import laptops_csv
 from ppml.features import FeatureSpec
 from ppml.model import LinearModel
@@ -126,6 +127,11 @@ def bench_key_size(
     start = time.perf_counter()
     _, private_key = generate_keypair(bits)
     keygen_s = time.perf_counter() - start
+    prove_s, proof = timed(prove_modulus, private_key.p, private_key.q)
+    # A server checks a key's proof once per key id; measure that first check, uncached.
+    proofs._verify_once.cache_clear()
+    verify_s, _ = timed(verify_modulus, private_key.public_key.n, proof)
+    cached_s, _ = timed(verify_modulus, private_key.public_key.n, proof)
     rows = customer.read_inputs(spec, laptops).shape[0]
 
     # Build the key owner's tables once (as a long-running customer would), then measure.
@@ -154,6 +160,9 @@ def bench_key_size(
         "rows": rows,
         "jobs": jobs,
         "keygen_s": keygen_s,
+        "proof_generation_s": prove_s,
+        "proof_verification_s": verify_s,
+        "proof_verification_cached_s": cached_s,
         "table_build_s": table_s,
         "encrypt_rows_per_s": rows / stages["encrypt_s"],
         "predict_rows_per_s": rows / stages["predict_s"],
@@ -321,6 +330,9 @@ def print_report(report: dict[str, Any]) -> None:
         ) + f" (largest / smallest {max(timing.values()) / min(timing.values()):.3f})")  # fmt: skip
         print(f"correctness: max relative error {ppml['max_relative_error']:.2e} (< {TOLERANCE:g}); "
               f"key generation {ppml['keygen_s']:.2f} s, owner tables {ppml['table_build_s']:.2f} s")  # fmt: skip
+        print(f"modulus proof: generation {ppml['proof_generation_s'] * 1e3:.1f} ms, verification "
+              f"{ppml['proof_verification_s'] * 1e3:.1f} ms once per key id "
+              f"(then {ppml['proof_verification_cached_s'] * 1e6:.0f} µs from the cache)")  # fmt: skip
     if report.get("memory"):
         print("\npeak resident memory (MiB)")
         counts = sorted(report["memory"], key=int)

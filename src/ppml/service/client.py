@@ -18,30 +18,57 @@ from ppml.features.spec import FeatureSpec
 from ppml.roles import customer
 from ppml.roles.parallel import ProgressReporter
 from ppml.wire.document import MAX_DOCUMENT_BYTES, load_json
-from ppml.wire.messages import QueryRecord
+from ppml.wire.messages import QueryHeader, QueryRecord, ciphertext_width
 
 QUERY_MEDIA_TYPE = "application/x-ndjson"
 
 
-def _raise_for(response: httpx.Response, url: str) -> None:
-    if response.is_success:
-        return
-    try:
-        error = load_json(response.content, max_bytes=MAX_DOCUMENT_BYTES)["error"]
-        detail = f"{error['code']}: {error['message']}"
-    except (ValueError, KeyError, TypeError):
-        detail = response.reason_phrase
-    raise ServiceError(f"{url}: HTTP {response.status_code} {detail}")
+def _one_line(text: object, limit: int = 300) -> str:
+    """A peer's text made safe for a one-line message: whitespace folded, length capped."""
+    folded = " ".join(str(text).split())
+    return folded if len(folded) <= limit else folded[: limit - 1] + "…"
+
+
+def _read_bounded(response: httpx.Response, limit: int, url: str) -> bytes:
+    """The body of a streamed response, refusing one longer than ``limit`` bytes."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ServiceError(f"{url}: the answer is longer than the {limit} bytes expected")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _send(
+    client: httpx.Client, method: str, path: str, url: str, limit: int, **options: object
+) -> bytes:
+    """One request; a 4xx/5xx becomes a one-line :class:`ServiceError`, a huge body is refused."""
+    with client.stream(method, path, **options) as response:  # type: ignore[arg-type]
+        body = _read_bounded(response, limit, url)
+        if response.is_success:
+            return body
+        try:
+            error = load_json(body, max_bytes=MAX_DOCUMENT_BYTES)["error"]
+            detail = f"{_one_line(error['code'], 40)}: {_one_line(error['message'])}"
+        except (ValueError, KeyError, TypeError):
+            detail = _one_line(response.reason_phrase)
+        raise ServiceError(f"{url}: HTTP {response.status_code} {detail}")
 
 
 def fetch_spec(client: httpx.Client, url: str) -> FeatureSpec:
     """The service's public feature spec, with its content hash checked."""
-    response = client.get("/v1/features")
-    _raise_for(response, url)
+    body = _send(client, "GET", "/v1/features", url, MAX_DOCUMENT_BYTES)
     try:
-        return FeatureSpec.parse(response.content, f"{url}/v1/features")
+        return FeatureSpec.parse(body, f"{url}/v1/features")
     except FileFormatError as error:
         raise ServiceError(str(error)) from None
+
+
+def _result_limit(header: QueryHeader) -> int:
+    """Generous upper bound on the size of an honest result for ``header``'s query."""
+    ciphertext_text = 4 * -(-ciphertext_width(header.public_key) // 3)
+    return (1 << 20) + 2 * header.blocks * (ciphertext_text + 128)
 
 
 def query_service(
@@ -68,11 +95,16 @@ def query_service(
             header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
             body = query.read_bytes()
             record = QueryRecord(header, hashlib.sha256(body).hexdigest())
-            response = client.post(
-                "/v1/predict", content=body, headers={"Content-Type": QUERY_MEDIA_TYPE}
+            answer = _send(
+                client,
+                "POST",
+                "/v1/predict",
+                base,
+                _result_limit(header),
+                content=body,
+                headers={"Content-Type": QUERY_MEDIA_TYPE},
             )
-            _raise_for(response, base)
-            result.write_bytes(response.content)
+            result.write_bytes(answer)
             try:
                 return customer.decrypt_file(
                     private_key,

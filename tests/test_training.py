@@ -122,3 +122,8 @@ def test_model_file(tmp_path: Path, laptops: TrainingResult) -> None:
     laptops.model.save(tmp_path / "model.json")
     assert stat.filemode((tmp_path / "model.json").stat().st_mode) == "-rw-------"
     assert LinearModel.load(tmp_path / "model.json") == laptops.model
+
+
+def test_a_parameter_value_scikit_learn_refuses_is_a_setting_error() -> None:
+    with pytest.raises(SettingError, match="bad parameters for Ridge: The 'alpha' parameter"):
+        train(laptops_csv(), "Price", estimator="Ridge", params={"alpha": "[[[[[["})

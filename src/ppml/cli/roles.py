@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 from ppml.cli.console import info, stderr, stdout
 from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
+from ppml.errors import MalformedJsonError
 from ppml.features.spec import (
     DEFAULT_FRAC_BITS,
     DEFAULT_MIN_CATEGORY_COUNT,
@@ -23,6 +23,7 @@ from ppml.features.spec import (
 )
 from ppml.model.linear import LinearModel
 from ppml.roles import customer, server
+from ppml.wire.document import load_json
 from ppml.wire.keyfile import load_private_key, load_public_key
 
 FEATURES_FILENAME = "features.json"
@@ -65,6 +66,9 @@ JobsOption = Annotated[
 ]
 
 
+MAX_PARAM_BYTES = 4096
+
+
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -72,9 +76,9 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
         if not separator or not name.isidentifier():
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--param")
         try:
-            params[name] = json.loads(text)
-        except json.JSONDecodeError:
-            params[name] = text
+            params[name] = load_json(text.encode("utf-8"), max_bytes=MAX_PARAM_BYTES)
+        except MalformedJsonError:
+            params[name] = text  # not JSON: the text itself (e.g. solver=lbfgs)
     return params
 
 

@@ -15,6 +15,7 @@ from sklearn.base import RegressorMixin
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from ppml.errors import DataError, SettingError
 from ppml.features.recipes import FieldError, GenericRecipe, LaptopRecipe, Recipe, parse_number
@@ -177,9 +178,17 @@ def train(
     def fresh() -> Pipeline:
         return make_pipeline(StandardScaler(), make_estimator(estimator, params))
 
+    def fit(pipeline: Pipeline, x: NDArray[np.float64], y: NDArray[np.float64]) -> Pipeline:
+        try:
+            return pipeline.fit(x, y)
+        except InvalidParameterError as error:
+            # scikit-learn checks parameter values only when fitting.
+            message = " ".join(str(error).split())
+            raise SettingError(f"bad parameters for {estimator}: {message[:300]}") from None
+
     fold_metrics = []
     for train_index, test_index in KFold(folds, shuffle=True, random_state=seed).split(x_train):
-        fitted = fresh().fit(x_train[train_index], y_train[train_index])
+        fitted = fit(fresh(), x_train[train_index], y_train[train_index])
         predicted = np.asarray(fitted.predict(x_train[test_index]), dtype=np.float64)
         fold_metrics.append(_metrics(table_target, y_train[test_index], predicted))
     cross_validation = Metrics(
@@ -189,7 +198,7 @@ def train(
         )
     )
 
-    pipeline = fresh().fit(x_train, y_train)
+    pipeline = fit(fresh(), x_train, y_train)
     weights, intercept = _fold_scaling(pipeline)
     # The packing layout is public, so customers can pack queries before they
     # see a result: slots are as wide as the largest input or prediction the

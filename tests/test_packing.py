@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from ppml.crypto import KeyPolicy, generate_keypair
 from ppml.encoding.packing import PackingLayout, slot_bits_for
-from ppml.errors import DataError, PlaintextOverflowError
+from ppml.errors import DataError, FileFormatError, PlaintextOverflowError, SpecMismatchError
 from ppml.features import FeatureSpec, GenericRecipe, Target
 from ppml.features.spec import NumericFeature
 from ppml.model import LinearModel
@@ -89,7 +90,14 @@ def _predict(
     public_key, private_key = _KEYS
     query = folder / ("packed.jsonl" if pack else "unpacked.jsonl")
     customer.encrypt_file(public_key, spec, rows, query, pack=pack, jobs=1)
-    server.predict_file(spec, model, query, folder / "r.jsonl", jobs=1, policy=KeyPolicy(min_bits=KEY_BITS, require_proof=True))
+    server.predict_file(
+        spec,
+        model,
+        query,
+        folder / "r.jsonl",
+        jobs=1,
+        policy=KeyPolicy(min_bits=KEY_BITS, require_proof=True),
+    )
     customer.decrypt_file(
         private_key, folder / "r.jsonl", folder / "p.csv", query=query, spec=spec, jobs=1
     )
@@ -157,3 +165,15 @@ def test_out_of_bound_inputs_are_refused_before_encryption(tmp_path: Path) -> No
     with pytest.raises(DataError, match=r"row 2 \(line 3\), column 'x0': x0 = 10.5 is outside"):
         customer.encrypt_file(_KEYS[0], spec, table, tmp_path / "q.jsonl")
     assert not (tmp_path / "q.jsonl").exists()
+
+
+def test_a_spec_too_narrow_for_its_inputs_is_refused_whatever_the_rows() -> None:
+    """Whether rows can be packed must never depend on their values (a server could probe it)."""
+    spec, _ = _spec_and_model([0.0], [1000.0], [1.0], 0.0)
+    narrow = dataclasses.replace(spec, slot_bits=20).to_document()
+    narrow["spec_id"] = dataclasses.replace(spec, slot_bits=20).spec_id
+    with pytest.raises(FileFormatError, match="cannot hold the declared inputs"):
+        FeatureSpec.parse(json.dumps(narrow).encode())
+    untrained = dataclasses.replace(spec, slot_bits=None)
+    with pytest.raises(SpecMismatchError, match="declares no slot width"):
+        customer.query_layout(untrained, KEY_BITS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ppml.crypto import PrivateKey
+from ppml.encoding.packing import PackingLayout
 from ppml.features import FeatureSpec
 from ppml.roles.customer import query_layout
 from ppml.wire.messages import (
@@ -22,11 +23,12 @@ def craft_query(
     path: Path,
     *,
     declared_rows: int = 1,
+    layout: PackingLayout | None = None,
 ) -> QueryHeader:
     """A one-block query whose feature j encrypts ``plaintexts[j]`` (any value mod n).
 
-    The header and framing are exactly what an honest customer writes, so
-    nothing but the plaintexts distinguishes it.
+    The header and framing are exactly what an honest customer writes (unless
+    ``layout`` replaces the spec's), so nothing but the plaintexts distinguishes it.
     """
     public_key = private_key.public_key
     header = QueryHeader(
@@ -35,7 +37,7 @@ def craft_query(
         spec.frac_bits,
         len(spec.feature_names),
         declared_rows,
-        query_layout(spec, public_key.bits),
+        layout or query_layout(spec, public_key.bits),
     )
     width = ciphertext_width(public_key)
     texts = [

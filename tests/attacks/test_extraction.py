@@ -21,6 +21,8 @@ from ppml.crypto import PrivateKey, PublicKey, generate_keypair
 from ppml.crypto.hazmat import trusted_ciphertext, weighted_sum
 from ppml.datasets import laptops_csv
 from ppml.encoding.masking import unmask
+from ppml.encoding.packing import PackingLayout
+from ppml.errors import FileFormatError, SpecMismatchError
 from ppml.features import FeatureSpec, GenericRecipe, Target
 from ppml.features.spec import NumericFeature
 from ppml.model import LinearModel
@@ -80,6 +82,29 @@ def test_one_row_extraction_recovers_no_weight(
     # (every feature of the declared row's slot is 0).
     layout = record.header.layout
     assert layout.unpack(unmask(plaintext, layout, 1), 1) == [encoded.intercept]
+
+
+@pytest.mark.parametrize("layout", ["one wide slot", "more slots than fit"])
+def test_a_layout_of_the_customers_choosing_is_refused(
+    laptop_model: tuple[FeatureSpec, LinearModel],
+    real_keypair: tuple[PublicKey, PrivateKey],
+    tmp_path: Path,
+    layout: str,
+) -> None:
+    """A slot of |n| - 2 bits would leave the mask two bits and every weight readable."""
+    spec, model = laptop_model
+    _, private_key = real_keypair
+    bits = private_key.public_key.bits
+    declared = (
+        PackingLayout(1, bits - 2)
+        if layout == "one wide slot"
+        else PackingLayout(query_layout(spec, bits).slots + 1, spec.slot_bits or 0)
+    )
+    payload = [1 << (128 + 52 * j) if 128 + 52 * (j + 1) < bits - 2 else 0 for j in range(54)]
+    craft_query(private_key, spec, payload, tmp_path / "q.jsonl", layout=declared)
+    with pytest.raises((SpecMismatchError, FileFormatError), match="layout"):
+        server.predict_file(spec, model, tmp_path / "q.jsonl", tmp_path / "r.jsonl", jobs=1)
+    assert not (tmp_path / "r.jsonl").exists()
 
 
 def _small_model(weights: list[float]) -> tuple[FeatureSpec, LinearModel]:

@@ -18,6 +18,7 @@ from typing import Any
 import gmpy2
 
 from ppml.crypto.paillier import Ciphertext, PublicKey, _encrypt_with_mask
+from ppml.crypto.primes import random_unit
 
 WINDOW_BITS = 3
 """Exponent bits consumed per step of the multi-exponentiation."""
@@ -79,9 +80,11 @@ def weighted_sum(
     windows = -(-exponent_bits // WINDOW_BITS)
     mask = size - 1
     # accumulators[0] gathers the positive terms, accumulators[1] the negative ones.
-    # Both start from the same full-size unit, so neither is ever a cheap 1
-    # (which would show that one sign has no terms); its powers cancel at the end.
-    start = tables[0][0]
+    # Both start from the same random full-size unit, so neither is ever a cheap
+    # 1, whatever ciphertexts the caller chose (c = 1 is a valid ciphertext):
+    # otherwise the time would show which sign a lone weight has. Its powers
+    # cancel in the final quotient.
+    start = random_unit(modulus)
     accumulators = [start, start]
     dummy = start
     for step in range(windows - 1, -1, -1):

@@ -341,8 +341,10 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
     frac_bits = encoding.get("frac_bits", int)
     weight_frac_bits = encoding.get("weight_frac_bits", int)
     slot_bits = encoding.members.get("slot_bits")
-    if slot_bits is not None and (not isinstance(slot_bits, int) or not 2 <= slot_bits <= 8192):
-        raise ValueError("slot_bits must be null or an integer between 2 and 8192")
+    if slot_bits is not None and (
+        not isinstance(slot_bits, int) or isinstance(slot_bits, bool) or not 2 <= slot_bits <= 8192
+    ):
+        raise ValueError("slot_bits must be null (not trained yet) or an integer from 2 to 8192")
     if not (0 <= frac_bits <= 256 and 0 <= weight_frac_bits <= 256):
         raise ValueError("frac_bits and weight_frac_bits must be between 0 and 256")
     precision_digits = encoding.members.get("precision_digits")
@@ -357,7 +359,7 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
     if transform not in ("none", "log"):
         raise ValueError("target transform must be 'none' or 'log'")
     target = Target(target_members.get("name", str), transform)
-    return FeatureSpec(
+    spec = FeatureSpec(
         recipe,
         numeric,
         categorical,
@@ -368,6 +370,15 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
         slot_bits,
         precision_digits,
     )
+    # Checked here, from the spec alone, so that whether a customer's rows
+    # can be packed never depends on their values (which a server serving a
+    # too-narrow spec could otherwise probe).
+    needed = slot_bits_for(max(spec.input_bounds(), default=0))
+    if slot_bits is not None and slot_bits < needed:
+        raise ValueError(
+            f"slots of {slot_bits} bits cannot hold the declared inputs ({needed} bits needed)"
+        )
+    return spec
 
 
 def fields_of_table(

@@ -49,9 +49,11 @@ class CsvTable:
         """Yield the data rows in file order."""
         with open(self.path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
-            next(reader, None)
             number = 0
             try:
+                # The header was checked on opening; skipping it here can still
+                # fail if the file changed since.
+                next(reader, None)
                 for cells in reader:
                     if not cells:
                         continue  # blank line

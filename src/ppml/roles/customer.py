@@ -53,7 +53,9 @@ def read_inputs(spec: FeatureSpec, path: str | Path) -> NDArray[np.float64]:
 def query_layout(spec: FeatureSpec, key_bits: int, *, pack: bool = True) -> PackingLayout:
     """How many rows share a ciphertext for this spec and key size."""
     if spec.slot_bits is None:
-        return PackingLayout(1, key_bits - 2)
+        raise SpecMismatchError(
+            f"feature spec {spec.spec_id} declares no slot width; the server must re-run ppml train"
+        )
     return PackingLayout.for_key(key_bits, spec.slot_bits, pack=pack)
 
 

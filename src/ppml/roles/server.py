@@ -69,11 +69,20 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
     bound = spec.prediction_bound(model.weights, model.intercept)
     layout = header.layout
     needed = spec.required_slot_bits(model.weights, model.intercept)
-    if layout.slot_bits < needed or not layout.fits(header.public_key.bits):
+    if spec.slot_bits is None or spec.slot_bits < needed:
         raise PlaintextOverflowError(
-            f"inputs and predictions of this model need {needed}-bit slots; the query's "
-            f"layout has {layout.slots} slots of {layout.slot_bits} bits in a "
-            f"{header.public_key.bits}-bit key"
+            f"inputs and predictions of this model need {needed}-bit slots; its feature spec "
+            f"declares {spec.slot_bits} (re-run ppml train)"
+        )
+    # The layout is the spec's, never the customer's choice: the result mask
+    # protects everything above k slots of the spec's width, so wider slots
+    # (or more of them than fit the key) would hand the customer extra bits.
+    densest = PackingLayout.for_key(header.public_key.bits, spec.slot_bits)
+    if layout.slot_bits != spec.slot_bits or layout.slots > densest.slots:
+        raise SpecMismatchError(
+            f"the query's layout ({layout.slots} slots of {layout.slot_bits} bits) is not the "
+            f"spec's: slots of {spec.slot_bits} bits, at most {densest.slots} per ciphertext "
+            f"of a {header.public_key.bits}-bit key"
         )
     return bound
 

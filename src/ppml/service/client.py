@@ -81,8 +81,17 @@ def query_service(
     jobs: int | None = None,
     timeout: float = 600.0,
     progress: ProgressReporter | None = None,
+    spec: FeatureSpec | None = None,
 ) -> int:
-    """Encrypt ``input_csv`` locally, have the service predict, decrypt into ``output_csv``."""
+    """Encrypt ``input_csv`` locally, have the service predict, decrypt into ``output_csv``.
+
+    With ``spec`` (the feature spec the customer has reviewed and pinned),
+    every row is validated and encrypted before the service is contacted, and
+    the service must still serve that spec. Without it, the service's spec is
+    fetched and used: a dishonest service could then choose bounds or
+    categories and learn, from whether a query follows, whether the rows fit
+    them (docs/threat-model.md).
+    """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     base = url.rstrip("/")
     try:
@@ -90,9 +99,18 @@ def query_service(
             httpx.Client(base_url=base, headers=headers, timeout=timeout) as client,
             tempfile.TemporaryDirectory(prefix="ppml-query-") as scratch,
         ):
-            spec = fetch_spec(client, base)
             query, result = Path(scratch) / "query.jsonl", Path(scratch) / "result.jsonl"
-            header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            if spec is None:
+                spec = fetch_spec(client, base)
+                header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            else:
+                header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+                served = fetch_spec(client, base)
+                if served.spec_id != spec.spec_id:
+                    raise ServiceError(
+                        f"{base}: the service serves feature spec {served.spec_id}, "
+                        f"not the pinned spec {spec.spec_id}; nothing was sent"
+                    )
             body = query.read_bytes()
             record = QueryRecord(header, hashlib.sha256(body).hexdigest())
             answer = _send(

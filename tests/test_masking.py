@@ -87,7 +87,14 @@ def _price(
     rows.write_text("a,b\n" + "".join(f"{a},{b}\n" for a, b in [(0, 0), (100, -5), (37.5, 2.25)]))
     public_key, private_key = keys
     customer.encrypt_file(public_key, spec, rows, folder / "q.jsonl", jobs=1)
-    server.predict_file(spec, model, folder / "q.jsonl", folder / "r.jsonl", jobs=1, policy=KeyPolicy(min_bits=512, require_proof=True))
+    server.predict_file(
+        spec,
+        model,
+        folder / "q.jsonl",
+        folder / "r.jsonl",
+        jobs=1,
+        policy=KeyPolicy(min_bits=512, require_proof=True),
+    )
     customer.decrypt_file(
         private_key,
         folder / "r.jsonl",

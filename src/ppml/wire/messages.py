@@ -391,9 +391,7 @@ class QueryRecord:
     path: str | None = None
 
 
-def read_query_record(
-    path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY
-) -> QueryRecord:
+def read_query_record(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY) -> QueryRecord:
     """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
     reader = BlockFileReader(path, QUERY_FORMAT)
     try:

@@ -69,8 +69,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     result.model.save(root / "model" / "model.json")
     save_keypair(root / "keys", generate_keypair(2048)[1])
     guarded, guarded_url = start_server(
-        root / "model", "--max-body-bytes", "4000000", "--max-rows", "2000", token=TOKEN
-    )
+        root / "model",
+        "--max-body-bytes", "4000000", "--max-rows", "2000", "--max-request-cost", "10000",
+        # The fuzzer below is refused hundreds of times a minute: no pause for it.
+        "--max-refusals", "100000/minute",
+        token=TOKEN,
+    )  # fmt: skip
     limited, limited_url = start_server(root / "model", "--rate-limit", "30/hour")
     try:
         yield {"root": root, "url": guarded_url, "limited_url": limited_url, "spec": result.spec}
@@ -135,7 +139,8 @@ def test_query_prices_every_laptop_like_the_offline_flow(setup: dict[str, object
     env = {**os.environ, "PPML_SERVICE_TOKEN": TOKEN}
     completed = subprocess.run(
         [str(BIN / "ppml"), "query", "--url", str(setup["url"]), "--keys", str(root / "keys"),
-         "--input", str(laptops_csv()), "--out", str(root / "online.csv")],
+         "--input", str(laptops_csv()), "--out", str(root / "online.csv"),
+         "--features", str(root / "model" / "features.json")],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
@@ -193,6 +198,8 @@ def _set_ciphertext(value: int) -> object:
         ("feature count", 422, "spec_mismatch", "features"),
         ("oversized body", 413, "body_too_large", "exceeds"),
         ("too many rows", 413, "too_many_rows", "at most 2000"),
+        ("over the cost cap", 413, "too_costly", "at most 10000 per request"),
+        ("not a query", 400, "invalid_query", "not a ppml query"),
     ],
 )
 def test_bad_queries_get_clear_4xx(
@@ -215,6 +222,9 @@ def test_bad_queries_get_clear_4xx(
         ),
         "oversized body": b"x" * 4_000_001,
         "too many rows": _edit_query(query, lambda lines: lines[0].update(rows=5000)),
+        # 2000 rows in blocks of 21 under a 2048-bit key: 96 blocks, 11,584 cost units.
+        "over the cost cap": _edit_query(query, lambda lines: lines[0].update(rows=2000)),
+        "not a query": b'{"format": "ppml.result", "version": 3}\n',
     }
     response = post(str(setup["url"]), bodies[name])
     assert response.status_code == status, response.text

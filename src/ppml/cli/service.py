@@ -26,9 +26,25 @@ def serve(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, help="Processes for the big-integer work (default: every core)."
+            "--workers",
+            min=1,
+            help="Processes of the interactive lane (cheap queries; default: every core).",
         ),
     ] = None,
+    bulk_workers: Annotated[
+        int,
+        typer.Option(
+            "--bulk-workers",
+            min=1,
+            help="Processes of the bulk lane (queries over --interactive-cost).",
+        ),
+    ] = 1,
+    bulk_nice: Annotated[
+        int,
+        typer.Option(
+            "--bulk-nice", min=0, max=19, help="How much lower the bulk lane's OS priority is."
+        ),
+    ] = 10,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Largest accepted request body.")
     ] = 64 << 20,
@@ -42,34 +58,184 @@ def serve(
             help="Predictions per client address, e.g. '10000/hour' (see docs/threat-model.md).",
         ),
     ] = "100000/hour",
+    compute_budget: Annotated[
+        str,
+        typer.Option(
+            "--compute-budget", help="Cost units per client address, e.g. '2000000/hour'."
+        ),
+    ] = "2000000/hour",
+    max_refusals: Annotated[
+        str,
+        typer.Option(
+            "--max-refusals",
+            help="Refusals per client answered at once, e.g. '30/minute'; "
+            "beyond, each waits a second first.",
+        ),
+    ] = "30/minute",
+    max_request_cost: Annotated[
+        int,
+        typer.Option("--max-request-cost", min=1, help="Most cost units one query may take."),
+    ] = 250_000,
+    interactive_cost: Annotated[
+        int,
+        typer.Option(
+            "--interactive-cost",
+            min=1,
+            help="Queries of at most this many cost units use the interactive lane.",
+        ),
+    ] = 2_000,
+    max_pending_interactive: Annotated[
+        int,
+        typer.Option(
+            "--max-pending-interactive",
+            min=1,
+            help="Cost units admitted to the interactive lane and not yet answered.",
+        ),
+    ] = 100_000,
+    max_pending_bulk: Annotated[
+        int,
+        typer.Option(
+            "--max-pending-bulk",
+            min=1,
+            help="Cost units admitted to the bulk lane and not yet answered.",
+        ),
+    ] = 500_000,
+    client_share: Annotated[
+        float,
+        typer.Option(
+            "--client-share",
+            min=0.0,
+            max=1.0,
+            help="Fraction of a lane's pending cost one client may hold beyond its first query.",
+        ),
+    ] = 0.25,
+    max_pending_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-pending-bytes", min=1, help="Query bytes being received or waiting, in all."
+        ),
+    ] = 256 << 20,
+    compute_timeout: Annotated[
+        float,
+        typer.Option(
+            "--compute-timeout",
+            min=0.1,
+            help="Seconds from a body's arrival to its answer, queueing included.",
+        ),
+    ] = 180.0,
+    body_timeout: Annotated[
+        float,
+        typer.Option(
+            "--body-timeout",
+            min=0.1,
+            help="Seconds a body may take, on top of one second per --min-upload-rate bytes.",
+        ),
+    ] = 10.0,
+    min_upload_rate: Annotated[
+        int,
+        typer.Option("--min-upload-rate", min=1, help="Slowest accepted body upload, in bytes/s."),
+    ] = 64 << 10,
+    max_clients: Annotated[
+        int,
+        typer.Option(
+            "--max-clients", min=1, help="Client identities whose quota usage is remembered."
+        ),
+    ] = 20_000,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            min=0.1,
+            help="Seconds to send a request's headers after connecting or the previous answer.",
+        ),
+    ] = 10.0,
+    keep_alive_timeout: Annotated[
+        int,
+        typer.Option("--keep-alive-timeout", min=1, help="Seconds an idle connection stays open."),
+    ] = 5,
+    max_header_bytes: Annotated[
+        int,
+        typer.Option("--max-header-bytes", min=1024, help="Largest request line and headers."),
+    ] = 16 << 10,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections", min=1, help="Open connections before requests get a 503."
+        ),
+    ] = 512,
+    max_connections_per_client: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-client",
+            min=1,
+            help="Open connections one client address may hold (trusted proxies excepted).",
+        ),
+    ] = 64,
+    backlog: Annotated[
+        int,
+        typer.Option("--backlog", min=1, help="Connections the kernel may queue before accept."),
+    ] = 256,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated proxy addresses or networks whose X-Forwarded-For is "
+            "believed (default: none, so every client is its connection's address).",
+        ),
+    ] = "",
 ) -> None:
     """Server: answer encrypted queries over HTTP.
 
     Set $PPML_SERVICE_TOKEN to require `Authorization: Bearer <token>` on /v1.
+    docs/service.md says what each limit defends against.
     """
-    import uvicorn
+    from ppml.service.app import ServiceSettings, run_service
+    from ppml.service.quota import Quota
 
-    from ppml.service.app import ServiceSettings, create_app
-
-    try:
-        from limits import parse
-
-        parse(rate_limit)
-    except ValueError:
-        raise typer.BadParameter("expected e.g. 1000/hour", param_hint="--rate-limit") from None
+    for value, hint in (
+        (rate_limit, "--rate-limit"),
+        (compute_budget, "--compute-budget"),
+        (max_refusals, "--max-refusals"),
+    ):
+        try:
+            Quota.parse(value)
+        except ValueError:
+            raise typer.BadParameter("expected e.g. 1000/hour", param_hint=hint) from None
+    proxies = tuple(entry.strip() for entry in forwarded_allow_ips.split(",") if entry.strip())
     settings = ServiceSettings(
         model_dir=model,
         workers=workers or default_jobs(),
+        bulk_workers=bulk_workers,
+        bulk_niceness=bulk_nice,
         max_body_bytes=max_body_bytes,
         max_rows=max_rows,
         rate_limit=rate_limit,
+        compute_budget=compute_budget,
+        max_refusals=max_refusals,
+        max_request_cost=max_request_cost,
+        interactive_cost=interactive_cost,
+        max_pending_interactive=max_pending_interactive,
+        max_pending_bulk=max_pending_bulk,
+        client_share=client_share,
+        max_pending_bytes=max_pending_bytes,
+        compute_timeout=compute_timeout,
+        body_timeout=body_timeout,
+        min_upload_rate=min_upload_rate,
+        max_clients=max_clients,
+        header_timeout=header_timeout,
+        keep_alive_timeout=keep_alive_timeout,
+        max_header_bytes=max_header_bytes,
+        max_connections=max_connections,
+        max_connections_per_client=max_connections_per_client,
+        backlog=backlog,
+        forwarded_allow_ips=proxies,
         token=os.environ.get(TOKEN_ENV) or None,
     )
-    app = create_app(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    info(f"serving {model} on http://{host}:{port} ({settings.workers} workers"
+    info(f"serving {model} on http://{host}:{port} ({settings.workers} interactive + "
+         f"{settings.bulk_workers} bulk workers"
          f"{', bearer token required' if settings.token else ''})")  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+    run_service(settings, host, port)
 
 
 def query(
@@ -77,6 +243,14 @@ def query(
     keys: Annotated[Path, typer.Option("--keys", help="Directory with the customer's key pair.")],
     input_csv: Annotated[Path, typer.Option("--input", help="CSV of raw rows to price.")],
     out: Annotated[Path, typer.Option("--out", help="CSV of predictions to write.")],
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            help="Pin this feature spec: rows are checked and encrypted before the service is "
+            "contacted, and a service serving another spec is refused (recommended).",
+        ),
+    ] = None,
     jobs: Annotated[
         int | None,
         typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
@@ -84,13 +258,24 @@ def query(
 ) -> None:
     """Customer: price rows privately through a ppml service in one command.
 
-    Fetches the public feature spec, encrypts locally, posts the query,
-    decrypts the answer locally. Set $PPML_SERVICE_TOKEN if the service needs one.
+    Encrypts locally with the pinned spec (--features) or the one the service
+    serves, posts the query, decrypts the answer locally. Set
+    $PPML_SERVICE_TOKEN if the service needs one.
     """
+    from ppml.features.spec import FeatureSpec
     from ppml.service.client import query_service
 
     private_key = load_private_key(keys / PRIVATE_KEY_FILENAME, passphrase=existing_passphrase)
+    pinned = FeatureSpec.load(features) if features is not None else None
+    if pinned is None:
+        info("using the spec the service serves; pin a reviewed spec with --features")
     count = query_service(
-        url, private_key, input_csv, out, token=os.environ.get(TOKEN_ENV) or None, jobs=jobs
+        url,
+        private_key,
+        input_csv,
+        out,
+        token=os.environ.get(TOKEN_ENV) or None,
+        jobs=jobs,
+        spec=pinned,
     )
     info(f"{count} predictions from {url} -> {out}")

@@ -3,19 +3,32 @@
 Endpoints (see docs/service.md): ``GET /healthz``, ``GET /v1/features`` (the
 public feature spec), ``POST /v1/predict`` (a query file's bytes in, a result
 file's bytes out), and the OpenAPI document at ``/openapi.json`` and ``/docs``.
-The big-integer work runs in a pool of worker processes. Client mistakes get
-a JSON error ``{"error": {"code", "message"}}`` with a 4xx status.
+
+A prediction is priced before any big-integer work: the handler reads the
+query's first line only, computes its cost (costs.py), and refuses it at
+once if it is too costly (413), if the client's quotas are used up (429) or
+if the service already holds too much pending work (503 + Retry-After).
+Otherwise the body is streamed to a private scratch file under a deadline,
+and the query waits for a worker of its lane (lanes.py): *interactive* for
+cheap queries, *bulk* (fewer processes, lower OS priority) for the others,
+so small queries never queue behind big ones. Each computation has a
+deadline the worker checks between blocks. Every refusal is JSON,
+``{"error": {"code", "message"}}``; an unexpected exception is a bug,
+logged and answered with a generic 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
-import multiprocessing
+import os
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +37,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ppml import __version__
+from ppml.crypto import SERVER_KEY_POLICY
+from ppml.errors import InsecureKeyError
 from ppml.features.spec import FeatureSpec
 from ppml.service import compute
+from ppml.service.costs import MAX_HEADER_BYTES, QueryShape, QueryShapeError, read_query_shape
+from ppml.service.lanes import Lane, LaneFullError, QueueTimeoutError, Ticket
+from ppml.service.quota import Quota, QuotaTable
 
 log = logging.getLogger("ppml.service")
 
@@ -39,30 +54,80 @@ QUERY_MEDIA_TYPE = "application/x-ndjson"
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DEFAULT_MAX_ROWS = 20_000
 DEFAULT_RATE_LIMIT = "100000/hour"
+DEFAULT_COMPUTE_BUDGET = "2000000/hour"
+
+DEFAULT_MAX_REFUSALS = "30/minute"
+REFUSAL_PAUSE_S = 1.0
+"""How long a refusal waits once a client is over --max-refusals: the connection is held, idle."""
+
+LINGER_BYTES = 1 << 20
+"""After an early refusal, up to this much unread body is drained so the client reads the answer;
+with more left, the connection is closed instead (reading it would cost more than the answer)."""
 
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """How the service is run and what it accepts."""
+    """How the service is run and what it accepts (docs/service.md, "Settings")."""
 
     model_dir: Path
     workers: int = 1
+    """Processes of the interactive lane."""
+    bulk_workers: int = 1
+    bulk_niceness: int = 10
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     rate_limit: str = DEFAULT_RATE_LIMIT
-    """Predictions (rows, not requests) per client address, e.g. "10000/hour"."""
+    """Predictions (rows, not requests) per client, e.g. "10000/hour"."""
+    compute_budget: str = DEFAULT_COMPUTE_BUDGET
+    """Cost units per client, e.g. "2000000/hour"."""
+    max_refusals: str = DEFAULT_MAX_REFUSALS
+    """Refusals per client answered at once; beyond, each waits REFUSAL_PAUSE_S first."""
+    max_request_cost: int = 250_000
+    interactive_cost: int = 2_000
+    """Queries costing at most this go to the interactive lane, the others to the bulk lane."""
+    max_pending_interactive: int = 100_000
+    max_pending_bulk: int = 500_000
+    client_share: float = 0.25
+    """Fraction of a lane's pending cost one client may hold (beyond its first request)."""
+    max_pending_bytes: int = 256 << 20
+    compute_timeout: float = 180.0
+    body_timeout: float = 10.0
+    min_upload_rate: int = 64 << 10
+    max_clients: int = 20_000
+    """Client identities whose quota usage is remembered."""
+    header_timeout: float = 10.0
+    keep_alive_timeout: int = 5
+    max_header_bytes: int = 16 << 10
+    max_connections: int = 512
+    max_connections_per_client: int = 64
+    backlog: int = 256
+    forwarded_allow_ips: tuple[str, ...] = ()
+    """Proxies whose X-Forwarded-For is believed; none by default."""
     token: str | None = None
     """When set, every /v1 request needs ``Authorization: Bearer <token>``."""
 
 
 class ClientError(Exception):
-    """A request refused with a 4xx status."""
+    """A request refused with a 4xx or 503 status.
+
+    ``close`` asks for the connection to be closed after the answer: the
+    client is too slow, or the body it is still sending is too big to drain.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
+        if close:
+            self.headers["Connection"] = "close"
 
 
 def _error(
@@ -71,25 +136,116 @@ def _error(
     return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
 
 
+def client_identity(host: str | None) -> str:
+    """Whose quota a request counts against: its address, or its /64 network for IPv6.
+
+    One IPv6 host commonly holds a whole /64, so counting single addresses
+    would hand it 2^64 quotas.
+    """
+    if host is None:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class _Body:
+    """A request body read chunk by chunk, every chunk before a deadline (loop time)."""
+
+    def __init__(self, request: Request, deadline: float, declared: int | None) -> None:
+        self._receive = request.receive
+        self.deadline = deadline
+        self.declared = declared
+        self.received = 0
+        self.finished = False
+
+    async def chunk(self) -> bytes | None:
+        """The next piece of the body, or ``None`` once it has all arrived."""
+        while not self.finished:
+            try:
+                async with asyncio.timeout_at(self.deadline):
+                    message = await self._receive()
+            except TimeoutError:
+                raise ClientError(
+                    408,
+                    "body_timeout",
+                    "the body arrived too slowly; send it at a steady pace",
+                    close=True,
+                ) from None
+            if message["type"] == "http.disconnect":
+                raise ClientError(400, "client_disconnected", "the client went away", close=True)
+            self.finished = not message.get("more_body", False)
+            data: bytes = message.get("body", b"")
+            if data:
+                self.received += len(data)
+                return data
+        return None
+
+    def must_close(self) -> bool:
+        """Whether refusing now should close the connection rather than drain the rest."""
+        if self.finished:
+            return False
+        return self.declared is None or self.declared - self.received > LINGER_BYTES
+
+
+@dataclass
+class _Service:
+    """What the running service holds besides its settings."""
+
+    interactive: Lane
+    bulk: Lane
+    quotas: QuotaTable
+    refusals: QuotaTable
+    scratch: Path | None = None
+    pending_bytes: int = 0
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     """Build the application for one model directory."""
     spec = FeatureSpec.load(settings.model_dir / compute.FEATURES_FILENAME)
     compute.load_model(str(settings.model_dir))  # fail at start, not at the first request
-    limit: RateLimitItem = parse(settings.rate_limit)
-    limiter = MovingWindowRateLimiter(MemoryStorage())
-    state: dict[str, Any] = {}
+    prediction_quota = Quota.parse(settings.rate_limit)
+    compute_quota = Quota.parse(settings.compute_budget)
+    service = _Service(
+        interactive=Lane(
+            "interactive",
+            workers=settings.workers,
+            niceness=0,
+            max_pending_cost=settings.max_pending_interactive,
+            client_share=settings.client_share,
+            model_dir=str(settings.model_dir),
+        ),
+        bulk=Lane(
+            "bulk",
+            workers=settings.bulk_workers,
+            niceness=settings.bulk_niceness,
+            max_pending_cost=settings.max_pending_bulk,
+            client_share=settings.client_share,
+            model_dir=str(settings.model_dir),
+        ),
+        quotas=QuotaTable([prediction_quota, compute_quota], settings.max_clients),
+        refusals=QuotaTable([Quota.parse(settings.max_refusals)], settings.max_clients),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(
-            settings.workers, context, compute.load_model, (str(settings.model_dir),)
-        )
-        state["pool"] = pool
+        service.scratch = Path(tempfile.mkdtemp(prefix="ppml-serve-"))  # mode 0700
         try:
+            for lane in (service.interactive, service.bulk):
+                lane.start()
+            for lane in (service.interactive, service.bulk):
+                await lane.warm_up()
             yield
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for lane in (service.interactive, service.bulk):
+                lane.stop()
+            shutil.rmtree(service.scratch, ignore_errors=True)
 
     app = FastAPI(
         title="ppml prediction service",
@@ -118,7 +274,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             )
 
     @app.exception_handler(ClientError)
-    async def client_error(_: Request, error: ClientError) -> JSONResponse:
+    async def client_error(request: Request, error: ClientError) -> JSONResponse:
+        # A client that keeps being refused (a bad token, an oversized query
+        # sent again and again, Retry-After ignored) would otherwise cost the
+        # event loop a little per refusal as fast as it can send them; past
+        # its allowance, each refusal first waits, which costs nothing.
+        client = client_identity(request.client.host if request.client else None)
+        if service.refusals.refusal(client, [1]) is None:
+            service.refusals.charge(client, [1])
+        else:
+            await asyncio.sleep(REFUSAL_PAUSE_S)
         return _error(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -128,6 +293,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         return _error(422, "invalid_request", "the request does not match the API")
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        # A bug, whatever the client sent: the details go to the log only.
+        log.error("unexpected error on %s", request.url.path, exc_info=error)
+        return _error(500, "internal_error", "the service failed; the error has been logged")
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:
@@ -146,9 +317,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             200: {"content": {QUERY_MEDIA_TYPE: {"schema": {"type": "string"}}}},
             400: {"description": "malformed query, bad ciphertext, weak key, wrong version"},
             401: {"description": "missing or wrong bearer token"},
-            413: {"description": "body or row count over the limits"},
+            408: {"description": "the body arrived too slowly"},
+            413: {"description": "body, row count or cost over the limits"},
             422: {"description": "query made for another feature spec or layout"},
-            429: {"description": "prediction quota of this client used up"},
+            429: {"description": "quota of this client used up, or too much of its work pending"},
+            503: {"description": "the service is full or the computation ran out of time"},
         },
         openapi_extra={
             "requestBody": {
@@ -164,44 +337,273 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         },
     )
     async def predict(request: Request) -> Response:
-        authorize(request)
-        started = time.perf_counter()
-        body = await _read_body(request, settings.max_body_bytes)
-        rows = compute.declared_rows(body) or 1
-        client = request.client.host if request.client else "unknown"
-        if not limiter.hit(limit, client, cost=min(rows, settings.max_rows)):
-            reset = int(limiter.get_window_stats(limit, client).reset_time - time.time()) + 1
-            raise ClientError(
-                429,
-                "rate_limited",
-                f"prediction quota of {settings.rate_limit} used up",
-                {"Retry-After": str(max(reset, 1))},
+        started = time.monotonic()
+        arrived = asyncio.get_running_loop().time()  # the clock of the body's deadlines
+        client = client_identity(request.client.host if request.client else None)
+        declared = _declared_length(request, settings.max_body_bytes)
+        body = _Body(
+            request,
+            # Until the header says how big the body is, the header's own size sets the pace.
+            arrived + settings.body_timeout + MAX_HEADER_BYTES / settings.min_upload_rate,
+            declared,
+        )
+        try:
+            authorize(request)
+            first_line, received = await _read_header_line(body)
+            shape = _price(first_line, settings, declared)
+            lane = service.interactive if shape.cost <= settings.interactive_cost else service.bulk
+            reserved = min(declared or shape.max_body_bytes, shape.max_body_bytes)
+            ticket = _admit(service, settings, lane, client, shape, reserved)
+        except ClientError as error:
+            if body.must_close():
+                error.headers["Connection"] = "close"
+            log.info(
+                "predict refused: client=%s status=%d code=%s", client, error.status, error.code
             )
-        loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(state["pool"], compute.answer, body, settings.max_rows)
-        elapsed = time.perf_counter() - started
+            raise
+        service.pending_bytes += reserved
+        body.deadline = arrived + settings.body_timeout + reserved / settings.min_upload_rate
+        assert service.scratch is not None
+        name = secrets.token_hex(16)
+        query_path, result_path = (
+            service.scratch / f"{name}.query",
+            service.scratch / f"{name}.result",
+        )
+        outcome: bytes | compute.Refusal | compute.Failure
+        try:
+            try:
+                await _spool(body, received, shape, query_path)
+            except OSError:
+                # The scratch disk is full or failing: the service's problem, not the client's.
+                log.exception("cannot store a query in %s", service.scratch)
+                return _error(
+                    503, "overloaded", "the service cannot take a query now; retry later",
+                    {"Retry-After": str(lane.retry_after())},
+                )  # fmt: skip
+            deadline = time.monotonic() + settings.compute_timeout
+            outcome = await lane.run(
+                ticket, deadline, compute.answer, str(query_path), str(result_path), deadline
+            )
+        except QueueTimeoutError:
+            outcome = compute.Refusal(
+                503,
+                "deadline_exceeded",
+                "the query waited for a worker past the service's time limit; retry later",
+            )
+        except BrokenProcessPool:
+            outcome = compute.Refusal(503, "overloaded", "a worker stopped; retry later")
+        except ClientError as error:
+            log.info(
+                "predict refused: client=%s status=%d code=%s", client, error.status, error.code
+            )
+            raise
+        finally:
+            lane.release(ticket)
+            service.pending_bytes -= reserved
+            query_path.unlink(missing_ok=True)
+            result_path.unlink(missing_ok=True)
+        elapsed = time.monotonic() - started
+        if isinstance(outcome, compute.Failure):
+            log.error("predict failed in a worker: client=%s\n%s", client, outcome.traceback)
+            return _error(500, "internal_error", "the service failed; the error has been logged")
         if isinstance(outcome, compute.Refusal):
             log.info(
-                "predict refused: client=%s status=%d code=%s", client, outcome.status, outcome.code
-            )
-            raise ClientError(outcome.status, outcome.code, outcome.message)
-        log.info("predict: client=%s rows=%d seconds=%.3f", client, rows, elapsed)
+                "predict refused: client=%s lane=%s cost=%d status=%d code=%s",
+                client, lane.name, shape.cost, outcome.status, outcome.code,
+            )  # fmt: skip
+            headers = {"Retry-After": str(lane.retry_after())} if outcome.status == 503 else None
+            return _error(outcome.status, outcome.code, outcome.message, headers)
+        lane.learn_speed(ticket)
+        log.info(
+            "predict: client=%s lane=%s rows=%d cost=%d seconds=%.3f",
+            client, lane.name, shape.rows, shape.cost, elapsed,
+        )  # fmt: skip
         return Response(outcome, media_type=QUERY_MEDIA_TYPE)
 
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_length(request: Request, limit: int) -> int | None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ClientError(413, "body_too_large", f"the body exceeds {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ClientError(413, "body_too_large", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise ClientError(400, "invalid_query", "the body is empty; send a query file")
-    return body
+    if declared is None:
+        return None
+    size = int(declared)  # the HTTP layer has already refused a malformed length
+    if size > limit:
+        raise ClientError(
+            413, "body_too_large", f"the body exceeds {limit} bytes", close=size > LINGER_BYTES
+        )
+    return size
+
+
+async def _read_header_line(body: _Body) -> tuple[bytes, bytearray]:
+    """The query's first line, and every byte read so far (the first line included)."""
+    buffer = bytearray()
+    while True:
+        chunk = await body.chunk()
+        if chunk is None:
+            if not buffer:
+                raise ClientError(400, "invalid_query", "the body is empty; send a query file")
+            return bytes(buffer), buffer  # a one-line body: the parser says what is wrong
+        searched = len(buffer)
+        buffer += chunk
+        newline = buffer.find(b"\n", searched)
+        if newline >= 0 and newline <= MAX_HEADER_BYTES:
+            return bytes(buffer[:newline]), buffer
+        if len(buffer) > MAX_HEADER_BYTES:
+            raise ClientError(
+                413,
+                "header_too_large",
+                f"the query's first line (its header) exceeds {MAX_HEADER_BYTES} bytes",
+            )
+
+
+def _price(first_line: bytes, settings: ServiceSettings, declared: int | None) -> QueryShape:
+    """The query's shape, refused with a 4xx if it is over a per-request limit."""
+    try:
+        shape = read_query_shape(first_line)
+        # The worker checks the whole key; its size alone already rules out
+        # keys no query may use, before one is charged or queued.
+        SERVER_KEY_POLICY.check_size(shape.key_bits)
+    except (QueryShapeError, InsecureKeyError) as error:
+        raise ClientError(400, "invalid_query", str(error)) from None
+    if shape.rows > settings.max_rows:
+        raise ClientError(
+            413,
+            "too_many_rows",
+            f"{shape.rows} rows; this service takes at most {settings.max_rows}",
+        )
+    if shape.cost > settings.max_request_cost:
+        raise ClientError(
+            413,
+            "too_costly",
+            f"this query would cost {shape.cost} units ({shape.rows} rows, {shape.features} "
+            f"features, a {shape.key_bits}-bit key); this service takes at most "
+            f"{settings.max_request_cost} per request: send fewer rows or use a smaller key",
+        )
+    if shape.max_body_bytes > settings.max_body_bytes:
+        # Refused now rather than after megabytes of body.
+        raise ClientError(
+            413,
+            "body_too_large",
+            f"a query of {shape.rows} rows under a {shape.key_bits}-bit key may take "
+            f"{shape.max_body_bytes} bytes; this service takes at most {settings.max_body_bytes}",
+        )
+    if declared is not None and declared > shape.max_body_bytes:
+        raise ClientError(
+            413,
+            "body_too_large",
+            f"the body declares {declared} bytes; a query with this header has at most "
+            f"{shape.max_body_bytes}",
+        )
+    return shape
+
+
+def _admit(
+    service: _Service,
+    settings: ServiceSettings,
+    lane: Lane,
+    client: str,
+    shape: QueryShape,
+    reserved: int,
+) -> Ticket:
+    """Take the query into ``lane`` or refuse it; nothing is charged for a refusal."""
+    if service.pending_bytes and service.pending_bytes + reserved > settings.max_pending_bytes:
+        raise ClientError(
+            503,
+            "overloaded",
+            "the service is receiving too many query bytes; retry later",
+            {"Retry-After": str(lane.retry_after())},
+        )
+    refused = service.quotas.refusal(client, [shape.rows, shape.cost])
+    if refused is not None:
+        which, wait = refused
+        code, what = (
+            ("rate_limited", f"prediction quota of {settings.rate_limit}")
+            if which == 0
+            else ("compute_budget_exhausted", f"compute budget of {settings.compute_budget} units")
+        )
+        raise ClientError(
+            429,
+            code,
+            f"{what} used up (this query needs {shape.rows} rows, {shape.cost} units)",
+            {"Retry-After": str(max(1, int(wait) + 1))},
+        )
+    try:
+        ticket = lane.admit(client, shape.cost)
+    except LaneFullError as full:
+        raise ClientError(
+            full.status,
+            full.code,
+            full.message,
+            {"Retry-After": str(full.retry_after)},
+        ) from None
+    service.quotas.charge(client, [shape.rows, shape.cost])
+    return ticket
+
+
+async def _spool(body: _Body, head: bytearray, shape: QueryShape, path: Path) -> None:
+    """Write the whole body to ``path``, refusing it as soon as it cannot be this query."""
+    limit, max_line = shape.max_body_bytes, shape.max_line_bytes
+    size = len(head)
+    since_newline = len(head) - head.rfind(b"\n") - 1
+    # O_EXCL and 0600: the scratch folder is private, the file is new.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as spool:
+        spool.write(head)
+        while (chunk := await body.chunk()) is not None:
+            size += len(chunk)
+            if size > limit:
+                raise ClientError(
+                    413,
+                    "body_too_large",
+                    f"the body exceeds {limit} bytes, the most a query with this header takes",
+                    close=body.must_close(),
+                )
+            first = chunk.find(b"\n")
+            if first < 0:
+                since_newline += len(chunk)
+                longest = since_newline
+            else:
+                longest = since_newline + first
+                since_newline = len(chunk) - chunk.rfind(b"\n") - 1
+            # Lines inside one chunk are not measured: a chunk is small, and
+            # this check only keeps a worker from parsing one giant line.
+            if max(longest, since_newline) > max_line:
+                raise ClientError(
+                    400,
+                    "invalid_query",
+                    f"a line of the body exceeds {max_line} bytes, the longest block of this query",
+                    close=body.must_close(),
+                )
+            spool.write(chunk)
+
+
+def run_service(settings: ServiceSettings, host: str, port: int) -> None:
+    """Serve ``settings`` on ``host:port`` with uvicorn and the connection limits of protocol.py."""
+    import uvicorn
+
+    from ppml.service.protocol import ConnectionLimits, guarded_h11_protocol
+
+    protocol = guarded_h11_protocol(
+        ConnectionLimits(
+            header_timeout=settings.header_timeout,
+            max_connections=settings.max_connections,
+            max_connections_per_client=settings.max_connections_per_client,
+            trusted_proxies=settings.forwarded_allow_ips,
+        )
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=True,
+        http=protocol,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise:
+        # a local client could then pick its own identity per request.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=list(settings.forwarded_allow_ips) or None,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        backlog=settings.backlog,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,18 +1,21 @@
 """The service's heavy work, run in worker processes so the event loop never blocks.
 
-Each worker loads the feature spec and the model once. A request's query
-bytes go in; the result bytes, or a client error to report, come out. Errors
-are returned as plain values, never raised across the process boundary.
+Each worker loads the feature spec and the model once (and, in the bulk
+lane, lowers its own scheduling priority first). A request's query file
+goes in; the result bytes, a client error to report, or the description of
+a bug come out. Errors are returned as plain values, never raised across
+the process boundary, so the event loop decides every status code.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
+import os
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from ppml.errors import (
+    DeadlineExceededError,
     FileFormatError,
     PlaintextOverflowError,
     PpmlError,
@@ -29,18 +32,25 @@ MODEL_FILENAME = "model.json"
 
 @dataclass(frozen=True)
 class Refusal:
-    """A client error: HTTP status, a stable code and a one-line message."""
+    """A refusal the client caused or must wait out: HTTP status, stable code, one-line message."""
 
     status: int
     code: str
     message: str
 
 
+@dataclass(frozen=True)
+class Failure:
+    """An unexpected exception in a worker: a bug. The traceback is for the log only."""
+
+    traceback: str
+
+
 _loaded: dict[str, object] = {}
 
 
 def load_model(model_dir: str) -> None:
-    """Worker initializer: read the spec and the model once per process."""
+    """Read the spec and the model, and check they belong together."""
     folder = Path(model_dir)
     spec = FeatureSpec.load(folder / FEATURES_FILENAME)
     model = LinearModel.load(folder / MODEL_FILENAME)
@@ -48,36 +58,63 @@ def load_model(model_dir: str) -> None:
     _loaded.update(spec=spec, model=model)
 
 
-def declared_rows(query: bytes) -> int | None:
-    first_line = query.split(b"\n", 1)[0]
-    try:
-        rows = json.loads(first_line).get("rows")
-    except (ValueError, AttributeError):
-        return None
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+def start_worker(model_dir: str, niceness: int) -> None:
+    """Worker initializer: lower this process's priority by ``niceness``, then load the model.
+
+    Beside busy normal-priority processes, a process niced by 10 gets about
+    a tenth of a core (Linux's weights); alone, a whole one. So bulk queries
+    progress without slowing interactive ones much.
+    """
+    if niceness:
+        os.nice(niceness)
+    load_model(model_dir)
 
 
-def answer(query: bytes, max_rows: int) -> bytes | Refusal:
-    """Encrypted predictions for a query, or the reason it is refused."""
+def ready() -> bool:
+    """A no-op task: sent once per worker at start-up so that every process is spawned early."""
+    return bool(_loaded)
+
+
+def answer(query_path: str, result_path: str, deadline: float | None) -> bytes | Refusal | Failure:
+    """Encrypted predictions for the query file at ``query_path``, or why there are none.
+
+    ``deadline`` is a :func:`time.monotonic` value; the monotonic clock is the
+    same in every process of the machine, so the event loop can set it.
+    """
     spec, model = _loaded["spec"], _loaded["model"]
     assert isinstance(spec, FeatureSpec) and isinstance(model, LinearModel)
-    rows = declared_rows(query)
-    if rows is not None and rows > max_rows:
-        return Refusal(413, "too_many_rows", f"{rows} rows; this service takes at most {max_rows}")
-    with tempfile.TemporaryDirectory(prefix="ppml-serve-") as scratch:
-        query_path, result_path = Path(scratch) / "query", Path(scratch) / "result"
-        query_path.write_bytes(query)
-        try:
-            server.predict_file(spec, model, query_path, result_path, jobs=1)
-        except UnsupportedVersionError as error:
-            return Refusal(400, "unsupported_version", error.problem)
-        except FileFormatError as error:
-            # The problem without the path: the temporary file is nobody's business.
-            return Refusal(400, "invalid_query", error.problem)
-        except SpecMismatchError as error:
-            return Refusal(422, "spec_mismatch", str(error))
-        except PlaintextOverflowError as error:
-            return Refusal(422, "layout_too_small", str(error))
-        except PpmlError as error:
-            return Refusal(400, "invalid_query", str(error))
-        return result_path.read_bytes()
+    try:
+        server.predict_file(spec, model, query_path, result_path, jobs=1, deadline=deadline)
+        return Path(result_path).read_bytes()
+    except PpmlError as error:
+        return refusal_for(error, query_path)
+    except Exception:  # a bug: reported to the log, never to the client
+        return Failure(traceback.format_exc())
+
+
+def refusal_for(error: PpmlError, query_path: str) -> Refusal:
+    """The status, code and message a client gets for ``error``.
+
+    Every deliberate error of ppml maps to a 4xx status (or 503 for a
+    deadline); messages never name the service's temporary files.
+    """
+    if isinstance(error, DeadlineExceededError):
+        return Refusal(
+            503,
+            "deadline_exceeded",
+            "the computation did not finish within the service's time limit and was "
+            "abandoned; retry later or send fewer rows",
+        )
+    if isinstance(error, FileFormatError):
+        message = error.problem  # the problem without the path
+        code = "unsupported_version" if isinstance(error, UnsupportedVersionError) else None
+    else:
+        message, code = str(error), None
+    message = message.replace(query_path, "the query")
+    if code is not None:
+        return Refusal(400, code, message)
+    if isinstance(error, SpecMismatchError):
+        return Refusal(422, "spec_mismatch", message)
+    if isinstance(error, PlaintextOverflowError):
+        return Refusal(422, "layout_too_small", message)
+    return Refusal(400, "invalid_query", message)

@@ -100,11 +100,11 @@ def query_service(
             tempfile.TemporaryDirectory(prefix="ppml-query-") as scratch,
         ):
             query, result = Path(scratch) / "query.jsonl", Path(scratch) / "result.jsonl"
+            pinned = spec is not None
             if spec is None:
                 spec = fetch_spec(client, base)
-                header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
-            else:
-                header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            header = customer.encrypt_file(private_key, spec, input_csv, query, jobs=jobs)
+            if pinned:
                 served = fetch_spec(client, base)
                 if served.spec_id != spec.spec_id:
                     raise ServiceError(

@@ -33,10 +33,12 @@ is still arriving. So the price follows the work any accepted query causes.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from ppml.errors import MalformedJsonError
+from ppml.wire.document import load_json
 
 REFERENCE_KEY_BITS = 2048
 MASK_UNITS = 64
@@ -103,20 +105,6 @@ class QueryShape:
         return self.header_bytes + self.blocks * self.max_block_line_bytes + _BODY_SLACK_BYTES
 
 
-def _refuse_constant(name: str) -> Any:
-    raise QueryShapeError(f"the query header holds {name}, which is not valid JSON")
-
-
-def _short_int(literal: str) -> int:
-    # Headers hold small integers only; a long literal is refused before int()
-    # spends quadratic time on it.
-    if len(literal.lstrip("-")) > _MAX_HEADER_NUMBER_DIGITS:
-        raise QueryShapeError(
-            f"the query header holds a number longer than {_MAX_HEADER_NUMBER_DIGITS} digits"
-        )
-    return int(literal)
-
-
 def _member(members: dict[str, Any], name: str, kind: type) -> Any:
     value = members.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -129,25 +117,15 @@ def _member(members: dict[str, Any], name: str, kind: type) -> Any:
 def read_query_shape(first_line: bytes) -> QueryShape:
     """The shape of a query from its header line; :class:`QueryShapeError` if it has none.
 
-    Parses ``first_line`` (which the caller has already bounded to
-    :data:`MAX_HEADER_BYTES`) with every number limited to a few digits and
-    nesting refused where the parser would recurse too deep.
+    Parses ``first_line`` with ppml's bounded JSON reader, every number
+    limited to a few digits (headers hold small integers only).
     """
     try:
-        members = json.loads(
-            first_line.decode("utf-8"),  # strictly UTF-8: no guessing another encoding from a BOM
-            parse_int=_short_int,
-            parse_float=lambda literal: _refuse_constant("a fractional number"),
-            parse_constant=_refuse_constant,
+        members = load_json(
+            first_line, max_bytes=MAX_HEADER_BYTES, max_number_length=_MAX_HEADER_NUMBER_DIGITS
         )
-    except RecursionError:
-        raise QueryShapeError("the query header is not valid JSON (nested too deeply)") from None
-    except UnicodeDecodeError:
-        raise QueryShapeError("the query header is not valid JSON (invalid UTF-8)") from None
-    except json.JSONDecodeError:
-        raise QueryShapeError(
-            "the query header is not valid JSON (the body is truncated or damaged)"
-        ) from None
+    except MalformedJsonError as error:
+        raise QueryShapeError(f"the query header is not valid JSON ({error.problem})") from None
     if not isinstance(members, dict):
         raise QueryShapeError("the query header is not a JSON object; send a query file")
     if members.get("format") != "ppml.query":

@@ -21,7 +21,6 @@ from ppml.wire.keyfile import (
     is_protected,
     load_private_key,
     load_public_key,
-    parse_public_key,
     prove_keypair,
     save_keypair,
     save_private_key,
@@ -252,15 +251,6 @@ class TestDamagedFiles:
         test_policy = KeyPolicy(min_bits=1024)
         assert load_public_key(public_path, policy=test_policy) == small.public_key
         assert load_private_key(private_path, policy=test_policy) == small
-
-    def test_deprecated_min_bits_still_works(self, tmp_path: Path) -> None:
-        _, small = generate_keypair(1024, insecure_test_key=True)
-        public_path, private_path = save_keypair(tmp_path, small)
-        assert load_public_key(public_path, min_bits=1024) == small.public_key
-        assert load_private_key(private_path, min_bits=1024) == small
-        assert parse_public_key(public_path.read_bytes(), min_bits=512) == small.public_key
-        with pytest.raises(TypeError, match="not both"):
-            load_public_key(public_path, policy=KeyPolicy(min_bits=1024), min_bits=1024)
 
     @pytest.mark.parametrize(
         ("which", "field", "message"),

@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from ppml.crypto import (
     DEFAULT_KEY_POLICY,
-    MAX_KEY_BITS,
     KeyPolicy,
     ModulusProof,
     PrivateKey,
@@ -108,20 +107,6 @@ class Argon2Settings:
 
 def _key_error(path: str | Path | None, problem: str) -> KeyFileError:
     return KeyFileError(path, problem)
-
-
-def _policy_from(policy: KeyPolicy, min_bits: int | None) -> KeyPolicy:
-    """The policy a loader applies, given the deprecated ``min_bits`` keyword.
-
-    Deprecated: ``min_bits=N`` is what callers passed before policies
-    existed; it means "at least N bits, no proof required" and will be
-    removed once every caller passes ``policy=``.
-    """
-    if min_bits is None:
-        return policy
-    if policy is not DEFAULT_KEY_POLICY:
-        raise TypeError("give either policy or the deprecated min_bits, not both")
-    return KeyPolicy(min_bits=min_bits, max_bits=max(MAX_KEY_BITS, min_bits))
 
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
@@ -267,13 +252,8 @@ def parse_public_key(
     path: str | Path | None = None,
     *,
     policy: KeyPolicy = DEFAULT_KEY_POLICY,
-    min_bits: int | None = None,  # deprecated: pass policy= (to be removed)
 ) -> PublicKey:
-    """Parse a public key document, holding the key to ``policy``.
-
-    ``min_bits`` is deprecated (pass ``policy``): it means
-    ``KeyPolicy(min_bits=min_bits)`` with no proof required.
-    """
+    """Parse a public key document, holding the key to ``policy``."""
     document = parse_document(
         data,
         path,
@@ -281,19 +261,16 @@ def parse_public_key(
         supported_versions=READABLE_KEY_FILE_VERSIONS,
         error=_key_error,
     )
-    return _read_public_key(document, _policy_from(policy, min_bits))
+    return _read_public_key(document, policy)
 
 
 def load_public_key(
     path: str | Path,
     *,
     policy: KeyPolicy = DEFAULT_KEY_POLICY,
-    min_bits: int | None = None,  # deprecated: pass policy= (to be removed)
 ) -> PublicKey:
-    """Load a public key file, holding the key to ``policy`` (``min_bits`` is deprecated)."""
-    return parse_public_key(
-        read_document_bytes(path, _key_error), path, policy=policy, min_bits=min_bits
-    )
+    """Load a public key file, holding the key to ``policy``."""
+    return parse_public_key(read_document_bytes(path, _key_error), path, policy=policy)
 
 
 def save_public_key(public_key: PublicKey, path: str | Path, *, overwrite: bool = True) -> None:
@@ -453,18 +430,10 @@ def load_private_key(
     *,
     passphrase: Passphrase | None = None,
     policy: KeyPolicy = DEFAULT_KEY_POLICY,
-    min_bits: int | None = None,  # deprecated: pass policy= (to be removed)
 ) -> PrivateKey:
-    """Load a private key file; ``passphrase`` is used only if the file is protected.
-
-    ``min_bits`` is deprecated (pass ``policy``): it means
-    ``KeyPolicy(min_bits=min_bits)`` with no proof required.
-    """
+    """Load a private key file; ``passphrase`` is used only if the file is protected."""
     return parse_private_key(
-        read_document_bytes(path, _key_error),
-        path,
-        passphrase=passphrase,
-        policy=_policy_from(policy, min_bits),
+        read_document_bytes(path, _key_error), path, passphrase=passphrase, policy=policy
     )
 
 

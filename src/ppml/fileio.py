@@ -9,7 +9,10 @@ would: a user who runs under ``umask 077`` keeps them private. Secret files
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -50,6 +53,23 @@ def file_mode(mode: int) -> int:
     return mode if mode == PRIVATE_FILE_MODE else mode & ~current_umask()
 
 
+STDOUT = "-"
+
+
+@contextlib.contextmanager
+def _stdout_on_success(binary: bool) -> Iterator[IO[Any]]:
+    with tempfile.TemporaryFile() as spool:
+        if binary:
+            yield spool
+        else:
+            text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+            yield text
+            text.detach()
+        spool.seek(0)
+        shutil.copyfileobj(spool, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
 @contextlib.contextmanager
 def _atomic_file(
     path: str | Path, *, mode: int, binary: bool, overwrite: bool = True
@@ -60,8 +80,14 @@ def _atomic_file(
     and narrowed or widened to ``file_mode(mode)`` before anything is written
     to it, then synced to disk before the rename. With
     ``overwrite=False`` an existing ``path`` raises :class:`FileExistsError`.
-    On any failure nothing is left behind.
+    On any failure nothing is left behind. ``-`` stands for standard output:
+    the bytes are held in an anonymous file and copied there only on success,
+    so a failed step prints nothing.
     """
+    if str(path) == STDOUT:
+        with _stdout_on_success(binary) as handle:
+            yield handle
+        return
     target = Path(path)
     descriptor, temporary = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"

@@ -24,7 +24,7 @@ from ppml.encoding import FixedPoint
 from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, FileFormatError
 from ppml.features.recipes import FieldError, Recipe, recipe_from_parameters
-from ppml.features.table import CsvTable, Row
+from ppml.features.table import CsvOptions, CsvTable, Row
 from ppml.fileio import write_atomic
 from ppml.wire.document import (
     DocumentReader,
@@ -250,9 +250,9 @@ class FeatureSpec:
         for row in table.rows():
             yield self.transform_row(row, table.path)
 
-    def open_table(self, path: str | Path) -> CsvTable:
-        """Open a CSV file, checking that it has every column the recipe reads."""
-        return CsvTable(path, self.recipe.input_columns)
+    def open_table(self, path: str | Path, options: CsvOptions | None = None) -> CsvTable:
+        """Open a CSV file (``-``: standard input), checking it has every column the recipe reads."""
+        return CsvTable(path, self.recipe.input_columns, options)
 
     def _content(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,9 @@ are encrypted and decrypted in constant memory, on every core.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from ppml.errors import (
     SpecMismatchError,
 )
 from ppml.features.spec import FeatureSpec
+from ppml.features.table import CsvOptions, CsvTable
 from ppml.fileio import atomic_text_writer
 from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
 from ppml.wire.messages import (
@@ -110,30 +113,43 @@ def _encrypt_blocks(blocks: list[list[list[int]]]) -> list[tuple[int, list[str]]
 def encrypt_file(
     key: PublicKey | PrivateKey,
     spec: FeatureSpec,
-    input_path: str | Path,
+    input_path: str | Path | CsvTable,
     output_path: str | Path,
     *,
     pack: bool = True,
     jobs: int | None = None,
     standard_randomness: bool = False,
     progress: ProgressReporter | None = None,
+    rows: range | None = None,
+    csv_options: CsvOptions | None = None,
 ) -> QueryHeader:
-    """Validate every row of a CSV file, then encrypt it block by block into a query file.
+    """Validate every row of a CSV table, then encrypt it block by block into a query file.
 
-    With the private key, encryption uses the key owner's faster randomness
-    (same distribution). ``standard_randomness`` ignores the key's DJN base.
+    ``input_path`` is a file (``-``: standard input) or an open :class:`CsvTable`;
+    ``rows`` selects data rows by 0-based index (default: all). With the
+    private key, encryption uses the key owner's faster randomness (same
+    distribution). ``standard_randomness`` ignores the key's DJN base.
     Nothing is written if any row is invalid.
     """
     public_key = key.public_key if isinstance(key, PrivateKey) else key
-    table = spec.open_table(input_path)
-    rows = sum(1 for _ in spec.transform_table(table))  # validate everything first
-    if rows == 0:
-        raise DataError("no data rows to encrypt", path=input_path)
+    table = (
+        input_path if isinstance(input_path, CsvTable) else spec.open_table(input_path, csv_options)
+    )
+
+    def selected() -> Iterator[NDArray[np.float64]]:
+        vectors = spec.transform_table(table)
+        if rows is None:
+            return vectors
+        return itertools.islice(vectors, rows.start, rows.stop, rows.step)
+
+    count = sum(1 for _ in selected())  # validate everything first
+    if count == 0:
+        raise DataError("no data rows to encrypt", path=table.path)
     if progress is not None:
-        progress.start(rows)
+        progress.start(count)
     layout = query_layout(spec, public_key.bits, pack=pack)
     header = QueryHeader(
-        public_key, spec.spec_id, spec.frac_bits, len(spec.feature_names), rows, layout
+        public_key, spec.spec_id, spec.frac_bits, len(spec.feature_names), count, layout
     )
     masks = _masks_for(key, standard_randomness)
     masks.prepare(header.blocks * header.features)  # before workers fork, so they share it
@@ -141,7 +157,7 @@ def encrypt_file(
     fmt = spec.fixed_point
 
     def encoded_rows() -> Iterator[list[int]]:
-        for vector in spec.transform_table(spec.open_table(input_path)):
+        for vector in selected():
             yield [fmt.encode(float(value)) for value in vector]
 
     tasks = batched(batched(encoded_rows(), layout.slots), BLOCKS_PER_TASK)
@@ -184,22 +200,21 @@ def _decrypt_blocks(blocks: list[tuple[int, int, int]]) -> list[list[int]]:
     return out
 
 
-def decrypt_file(
+def decrypt_predictions(
     private_key: PrivateKey,
     input_path: str | Path,
-    output_path: str | Path,
     *,
     query: QueryRecord | str | Path,
     spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
-) -> int:
-    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count.
+) -> Iterator[float]:
+    """The predictions of a result file, in query row order, in target units.
 
     ``query`` is the customer's own record of the query (or its file) and
     ``spec`` the feature spec it was encrypted with: the scale, bound, layout
     and target transform come from them, and a result whose header disagrees,
-    or that answers another query, is refused before anything is written.
+    or that answers another query, is refused before the first prediction.
     """
     own_size = private_key.public_key.bits
     # The record's key must be the private key's own: no other size can be right.
@@ -220,34 +235,103 @@ def decrypt_file(
             f"{spec.spec_id} (frac_bits {header.frac_bits}, target {header.target_name!r} "
             f"{header.target_transform})"
         )
+    return _predictions(
+        private_key, record, header.rows, header.bound_bits, blocks, spec, jobs, progress
+    )
+
+
+def _predictions(
+    private_key: PrivateKey,
+    record: QueryRecord,
+    rows: int,
+    bound_bits: int,
+    blocks: Iterator[tuple[int, Any]],
+    spec: FeatureSpec,
+    jobs: int | None,
+    progress: ProgressReporter | None,
+) -> Iterator[float]:
     if progress is not None:
-        progress.start(header.rows)
+        progress.start(rows)
     layout = record.header.layout
     # The server's bound_bits can only tighten the check the slot width implies.
-    bound = min(layout.slot_limit, 1 << header.bound_bits) - 1
-    scale = 1 << expected_frac_bits
-    initargs = (private_key, layout, bound)
+    bound = min(layout.slot_limit, 1 << bound_bits) - 1
+    scale = 1 << spec.prediction_fixed_point.frac_bits
     tasks = batched(
         ((index, count, c.value) for index, (count, c) in enumerate(blocks)), BLOCKS_PER_TASK
     )
+    for results in ordered_map(
+        _decrypt_blocks,
+        tasks,
+        jobs=jobs or default_jobs(),
+        initializer=_init_decryptor,
+        initargs=(private_key, layout, bound),
+        task_count=-(-rows // (layout.slots * BLOCKS_PER_TASK)),
+    ):
+        for values in results:
+            yield from (
+                float(p) for p in spec.target.inverse(np.array([v / scale for v in values]))
+            )
+            if progress is not None:
+                progress.advance(len(values))
+
+
+def write_predictions(
+    output_path: str | Path,
+    predictions: Iterable[float],
+    *,
+    ids: Iterable[Sequence[str]] | None = None,
+    id_columns: Sequence[str] = (),
+    expected: int | None = None,
+) -> int:
+    """Write a CSV with the ``id_columns`` (from ``ids``, row by row) and a ``prediction``.
+
+    ``-`` is standard output. Nothing appears unless every prediction was
+    written and, with ``expected``, there were exactly that many; return the count.
+    """
     written = 0
-    with atomic_text_writer(output_path) as lines:
-        lines.write("prediction\n")
-        for results in ordered_map(
-            _decrypt_blocks,
-            tasks,
-            jobs=jobs or default_jobs(),
-            initializer=_init_decryptor,
-            initargs=initargs,
-            task_count=-(-header.rows // (layout.slots * BLOCKS_PER_TASK)),
-        ):
-            for values in results:
-                predictions = spec.target.inverse(np.array([v / scale for v in values]))
-                lines.writelines(f"{float(p)!r}\n" for p in predictions)
-                written += len(values)
-                if progress is not None:
-                    progress.advance(len(values))
+    with atomic_text_writer(output_path) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow([*id_columns, "prediction"])
+        id_rows = iter(ids) if ids is not None else None
+        for prediction in predictions:
+            prefix = list(next(id_rows, ())) if id_rows is not None else []
+            if len(prefix) != len(id_columns):
+                raise DataError("the id columns have fewer rows than the predictions")
+            writer.writerow([*prefix, repr(prediction)])
+            written += 1
+        if expected is not None and written != expected:
+            raise DataError(f"expected {expected} predictions, decrypted {written}")
     return written
+
+
+def decrypt_file(
+    private_key: PrivateKey,
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    query: QueryRecord | str | Path,
+    spec: FeatureSpec,
+    jobs: int | None = None,
+    progress: ProgressReporter | None = None,
+    ids: Iterable[Sequence[str]] | None = None,
+    id_columns: Sequence[str] = (),
+) -> int:
+    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count.
+
+    See :func:`decrypt_predictions` for the checks; ``ids`` (one tuple of
+    ``id_columns`` values per query row, kept by the customer and never
+    sent) are joined back in input order. ``-`` writes to standard output.
+    """
+    predictions = decrypt_predictions(
+        private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
+    )
+    return write_predictions(output_path, predictions, ids=ids, id_columns=id_columns)
+
+
+def read_ids(table: CsvTable, id_columns: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """The ``id_columns`` of every row of ``table``, in order (they never leave the customer)."""
+    for row in table.rows():
+        yield tuple(row.cells[name] for name in id_columns)
 
 
 def _check_record(private_key: PrivateKey, record: QueryRecord, spec: FeatureSpec) -> None:

@@ -89,9 +89,11 @@ def test_train_prints_metrics(tmp_path: Path) -> None:
     completed = ok("train", "--data", laptops_csv(), "--target", "Price", "--out", tmp_path)
     assert "held out" in completed.stdout
     line = next(line for line in completed.stdout.splitlines() if "5-fold CV" in line)
-    r2 = float(line.split("│")[3])
-    assert r2 >= 0.83
-    assert "largest |weight|" in completed.stderr
+    log_r2 = float(line.split("│")[6])
+    assert log_r2 >= 0.83
+    assert "refitted on all 1303 rows" in completed.stderr
+    header = next(line for line in completed.stdout.splitlines() if "evaluation" in line)
+    assert header.count("MAE") == 1
 
 
 def test_decrypted_prices_match_the_plaintext_model(flow: dict[str, Path]) -> None:

@@ -13,7 +13,7 @@ from ppml.datasets import laptops_csv
 from ppml.errors import DataError, FileFormatError
 from ppml.features import CsvTable, FeatureSpec, GenericRecipe, LaptopRecipe, Target
 from ppml.features.recipes import FieldError
-from ppml.features.spec import fields_of_table
+from ppml.features.spec import EncodingReport, fields_of_table
 
 HEADER = ",Company,TypeName,Inches,ScreenResolution,Cpu,Ram,Memory,Gpu,OpSys,Weight,Price"
 GOOD = (
@@ -30,7 +30,7 @@ def laptop(**changes: str) -> dict[str, str]:
 
 class TestLaptopRecipe:
     def test_a_full_row(self) -> None:
-        numbers, categories = LaptopRecipe().derive(laptop())
+        numbers, categories, _ = LaptopRecipe().derive(laptop())
         assert numbers["ram_gb"] == 8 and numbers["weight_kg"] == 1.37
         assert numbers["ips"] == 1 and numbers["touchscreen"] == 0
         assert numbers["ppi"] == pytest.approx(math.hypot(2560, 1600) / 13.3)
@@ -55,7 +55,7 @@ class TestLaptopRecipe:
         ],
     )
     def test_storage(self, memory: str, expected: dict[str, float]) -> None:
-        numbers, _ = LaptopRecipe().derive(laptop(Memory=memory))
+        numbers, *_ = LaptopRecipe().derive(laptop(Memory=memory))
         for kind in ("ssd_gb", "hdd_gb", "flash_gb", "hybrid_gb"):
             assert numbers[kind] == expected.get(kind, 0)
 
@@ -70,7 +70,7 @@ class TestLaptopRecipe:
         ],
     )
     def test_cpus(self, cpu: str, family: str, ghz: float, cpu_class: str, generation: int) -> None:
-        numbers, categories = LaptopRecipe().derive(laptop(Cpu=cpu))
+        numbers, categories, _ = LaptopRecipe().derive(laptop(Cpu=cpu))
         assert categories["cpu_family"] == family and categories["cpu_class"] == cpu_class
         assert numbers["cpu_ghz"] == ghz and numbers["cpu_generation"] == generation
 
@@ -88,7 +88,7 @@ class TestLaptopRecipe:
         assert LaptopRecipe().derive(laptop(Gpu=gpu))[1]["gpu_line"] == line
 
     def test_touchscreen(self) -> None:
-        numbers, _ = LaptopRecipe().derive(
+        numbers, *_ = LaptopRecipe().derive(
             laptop(ScreenResolution="IPS Panel Full HD / Touchscreen 1920x1080", Inches="15.6")
         )
         assert numbers["touchscreen"] == 1 and numbers["ppi"] == pytest.approx(141.21, abs=0.01)
@@ -116,7 +116,8 @@ class TestLaptopRecipe:
         table = CsvTable(laptops_csv(), LaptopRecipe.input_columns)
         rows = list(fields_of_table(LaptopRecipe(), table))
         assert len(rows) == 1303
-        for _, (numbers, _) in rows:
+        for _, (numbers, _, unusual) in rows:
+            assert not unusual
             assert all(math.isfinite(v) for v in numbers.values())
 
 
@@ -189,14 +190,16 @@ class TestFeatureSpec:
     def test_unseen_categories(self) -> None:
         spec = trained_spec()
         fields = LaptopRecipe().derive(laptop(Company="Framework"))
-        vector = spec.vectorize(fields)
-        company = [i for i, n in enumerate(spec.feature_names) if n.startswith("company=")]
-        assert not vector[company].any()
-        strict = FeatureSpec(
-            spec.recipe, spec.numeric, spec.categorical, spec.target, "error", spec.frac_bits
-        )
-        with pytest.raises(FieldError, match="unknown company category 'Framework'"):
-            strict.vectorize(fields)
+        report = EncodingReport()
+        vector = spec.vectorize(fields, report)
+        company = [i for i, n in enumerate(spec.feature_names) if n.startswith("company")]
+        other = spec.feature_names.index("company:other")
+        # Counted, and encoded as the rare companies are: the "other" feature.
+        assert [spec.feature_names[i] for i in company if vector[i]] == ["company:other"]
+        assert vector[other] == 1.0
+        assert report.unseen == {"company": {"Framework": 1}}
+        with pytest.raises(FieldError, match="company category 'Framework' is not in the"):
+            spec.vectorize(fields, strict=True)
 
     def test_bounds(self, tmp_path: Path) -> None:
         path = tmp_path / "laptops.csv"
@@ -209,17 +212,19 @@ class TestFeatureSpec:
 
 
 def test_generic_recipe() -> None:
-    recipe = GenericRecipe(("x",), ("colour",))
-    assert recipe.derive({"x": " 2.5 ", "colour": " red "}) == ({"x": 2.5}, {"colour": "red"})
-    with pytest.raises(FieldError, match="'abc'"):
+    recipe = GenericRecipe.of(("x",), ("colour",))
+    assert recipe.derive({"x": " 2.5 ", "colour": " red "}) == ({"x": 2.5}, {"colour": "red"}, {})
+    with pytest.raises(FieldError, match="cannot read 'abc' as a number"):
         recipe.derive({"x": "abc", "colour": "red"})
-    with pytest.raises(FieldError, match="non-empty"):
+    with pytest.raises(FieldError, match="a missing value in 'colour'"):
         recipe.derive({"x": "1", "colour": ""})
     spec = FeatureSpec.fit(
         recipe,
-        [({"x": 1.0}, {"colour": "red"}), ({"x": 3.0}, {"colour": "blue"})],
+        [recipe.derive({"x": "1", "colour": "red"}), recipe.derive({"x": "3", "colour": "blue"})],
         Target("y"),
         min_category_count=1,
     )
-    np.testing.assert_array_equal(spec.vectorize(({"x": 2.0}, {"colour": "blue"})), [2.0, 1.0, 0.0])
+    np.testing.assert_array_equal(
+        spec.vectorize(recipe.derive({"x": "2", "colour": "blue"})), [2.0, 1.0, 0.0]
+    )
     assert FeatureSpec.parse(json.dumps(spec.to_document()).encode()) == spec

@@ -69,7 +69,7 @@ def test_precision_noise_stays_within_its_amplitude(amplitude: int, seed: int, r
 def _model(precision_digits: int | None) -> tuple[FeatureSpec, LinearModel]:
     names = ("a", "b")
     spec = FeatureSpec(
-        GenericRecipe(names, ()),
+        GenericRecipe.of(names, ()),
         (NumericFeature("a", 0.0, 100.0), NumericFeature("b", -5.0, 5.0)),
         (),
         Target("y"),

@@ -75,7 +75,7 @@ def _spec_and_model(
 ) -> tuple[FeatureSpec, LinearModel]:
     names = tuple(f"x{j}" for j in range(len(weights)))
     spec = FeatureSpec(
-        GenericRecipe(names, ()),
+        GenericRecipe.of(names, ()),
         tuple(NumericFeature(n, lo, hi) for n, lo, hi in zip(names, lows, highs, strict=True)),
         (),
         Target("y"),

@@ -110,7 +110,7 @@ def test_a_layout_of_the_customers_choosing_is_refused(
 def _small_model(weights: list[float]) -> tuple[FeatureSpec, LinearModel]:
     names = tuple(f"x{j}" for j in range(len(weights)))
     spec = FeatureSpec(
-        GenericRecipe(names, ()),
+        GenericRecipe.of(names, ()),
         tuple(NumericFeature(name, -10.0, 10.0) for name in names),
         (),
         Target("y"),

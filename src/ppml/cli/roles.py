@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,17 +15,26 @@ from rich.table import Table
 from ppml.cli.console import info, stderr, stdout
 from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.errors import MalformedJsonError
+from ppml.errors import SettingError
+from ppml.features.columns import DEFAULT_MISSING_VALUES, FILL_STRATEGIES, FillStrategy
+from ppml.features.recipes import GenericRecipe
+from ppml.features.schema import SchemaChoices
 from ppml.features.spec import (
     DEFAULT_FRAC_BITS,
     DEFAULT_MIN_CATEGORY_COUNT,
     MAX_PRECISION_DIGITS,
+    EncodingReport,
     FeatureSpec,
 )
+from ppml.features.table import CsvOptions, CsvTable, parse_delimiter
+from ppml.fileio import write_atomic
 from ppml.model.linear import LinearModel
 from ppml.roles import customer, server
-from ppml.wire.document import load_json
+from ppml.wire.document import dump_document
 from ppml.wire.keyfile import load_private_key, load_public_key
+
+if TYPE_CHECKING:
+    from ppml.model.training import TrainingResult
 
 FEATURES_FILENAME = "features.json"
 MODEL_FILENAME = "model.json"
@@ -67,19 +77,60 @@ JobsOption = Annotated[
 
 
 MAX_PARAM_BYTES = 4096
+CARD_JSON_FILENAME = "card.json"
+CARD_MARKDOWN_FILENAME = "card.md"
+
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="Field separator: ',', ';', tab (or '\\t'), '|' (default: detected; .tsv is tab).",
+    ),
+]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Text encoding (default: UTF-8, with or without a BOM)."),
+]
+
+
+def csv_options(delimiter: str | None, encoding: str | None) -> CsvOptions:
+    """The CSV reading options of a command line."""
+    try:
+        return CsvOptions(None if delimiter is None else parse_delimiter(delimiter), encoding)
+    except SettingError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs; values are Python literals (True, None, 1e-3, 'text'), and a
+    value that is not one is taken as text (solver=lbfgs)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         name, separator, text = pair.partition("=")
         if not separator or not name.isidentifier():
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--param")
+        if len(text) > MAX_PARAM_BYTES:
+            raise typer.BadParameter(f"the value of {name} is too long", param_hint="--param")
         try:
-            params[name] = load_json(text.encode("utf-8"), max_bytes=MAX_PARAM_BYTES)
-        except MalformedJsonError:
-            params[name] = text  # not JSON: the text itself (e.g. solver=lbfgs)
+            params[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            params[name] = text  # not a literal: the text itself
     return params
+
+
+def _parse_fill(entries: list[str]) -> dict[str, FillStrategy]:
+    """``--impute`` values: ``STRATEGY`` for every column or ``COLUMN=STRATEGY``."""
+    fills: dict[str, FillStrategy] = {}
+    for entry in entries:
+        column, separator, strategy = entry.rpartition("=")
+        name = column if separator else "*"
+        strategy = strategy.strip().lower().replace("-", "_")
+        if strategy not in FILL_STRATEGIES:
+            raise typer.BadParameter(
+                f"{strategy!r} is not one of {', '.join(FILL_STRATEGIES)}", param_hint="--impute"
+            )
+        fills[name] = strategy
+    return fills
 
 
 def train(
@@ -96,12 +147,15 @@ def train(
     param: Annotated[
         list[str] | None,
         typer.Option(
-            "--param", help="Estimator parameter NAME=VALUE (repeatable), e.g. alpha=1.0."
+            "--param",
+            help="Estimator parameter NAME=VALUE (repeatable), a Python literal: alpha=0.5, "
+            "fit_intercept=False, solver=lbfgs.",
         ),
     ] = None,
     holdout: Annotated[
         float, typer.Option("--holdout", help="Fraction of rows held out for scoring (0: none).")
     ] = 0.2,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Cross-validation folds.")] = 5,
     recipe: Annotated[
         str, typer.Option("--recipe", help="Feature recipe: auto, laptops or generic.")
     ] = "auto",
@@ -109,15 +163,55 @@ def train(
         str | None,
         typer.Option("--target-transform", help="none or log (default: log for laptops)."),
     ] = None,
-    unseen: Annotated[
-        str, typer.Option("--unseen", help="Unknown categories: ignore (all zeros) or error.")
-    ] = "ignore",
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option("--categorical", help="Treat this column as categories (repeatable)."),
+    ] = None,
+    numeric: Annotated[
+        list[str] | None, typer.Option("--numeric", help="Treat this column as numbers.")
+    ] = None,
+    date: Annotated[list[str] | None, typer.Option("--date", help="Read this column as dates.")] = (
+        None
+    ),
+    drop: Annotated[list[str] | None, typer.Option("--drop", help="Leave this column out.")] = None,
+    impute: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--impute",
+            help="Fill for missing values: median, mean, most_frequent or error; for all "
+            "columns or COLUMN=FILL (default: median for numbers, most frequent for categories).",
+        ),
+    ] = None,
+    missing_indicator: Annotated[
+        list[str] | None,
+        typer.Option("--missing-indicator", help="Add a COLUMN:missing 0/1 feature (repeatable)."),
+    ] = None,
+    missing_indicators: Annotated[
+        bool,
+        typer.Option(
+            "--missing-indicators", help="Add one to every column with missing training values."
+        ),
+    ] = False,
+    na_values: Annotated[
+        str | None,
+        typer.Option(
+            "--na-values",
+            help="Comma-separated cell texts that mean missing "
+            f"(default: empty and {', '.join(v for v in DEFAULT_MISSING_VALUES if v)}).",
+        ),
+    ] = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
     frac_bits: Annotated[
         int, typer.Option("--frac-bits", help="Fractional bits of every encrypted feature.")
     ] = DEFAULT_FRAC_BITS,
     min_category_count: Annotated[
         int,
-        typer.Option("--min-category-count", help="Rarer categories are treated as unseen."),
+        typer.Option(
+            "--min-category-count",
+            min=1,
+            help="Rarer categories share one 'other' feature, with unseen ones.",
+        ),
     ] = DEFAULT_MIN_CATEGORY_COUNT,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the folds.")] = 0,
     precision_digits: Annotated[
@@ -130,17 +224,40 @@ def train(
             "prediction / 10^DIGITS (default: off, exact answers). See docs/threat-model.md.",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite a model already in OUT.")
+    ] = False,
 ) -> None:
-    """Server: fit a linear model; write the public spec and the private weights.
+    """Server: fit a linear model; write the public spec, the private weights and a model card.
 
-    OUT/features.json goes to customers; OUT/model.json (mode 0600) stays on the server.
+    The model is scored by cross-validation and on held-out rows, then refitted
+    on every row. OUT/features.json and OUT/card.md go to customers;
+    OUT/model.json (mode 0600) stays on the server.
     """
     if target_transform not in (None, "none", "log"):
         raise typer.BadParameter("must be none or log", param_hint="--target-transform")
-    if unseen not in ("ignore", "error"):
-        raise typer.BadParameter("must be ignore or error", param_hint="--unseen")
+    existing = [name for name in (FEATURES_FILENAME, MODEL_FILENAME) if (out / name).exists()]
+    if existing and not force:
+        raise SettingError(
+            f"{out} already holds {' and '.join(existing)}; pass --force to overwrite"
+        )
     from ppml.model.training import train as train_model  # scikit-learn loads slowly: only here
 
+    overrides = (categorical, numeric, date, drop, impute, missing_indicator, na_values)
+    schema = None
+    if any(overrides) or missing_indicators:
+        schema = SchemaChoices(
+            numeric=frozenset(numeric or ()),
+            categorical=frozenset(categorical or ()),
+            dates=frozenset(date or ()),
+            drop=frozenset(drop or ()),
+            fill=_parse_fill(impute or []),
+            indicators=frozenset(missing_indicator or ()),
+            all_indicators=missing_indicators,
+            missing_values=DEFAULT_MISSING_VALUES
+            if na_values is None
+            else ("", *(v.strip() for v in na_values.split(","))),
+        )
     with stderr.status("training..."):
         result = train_model(
             data,
@@ -149,57 +266,103 @@ def train(
             estimator=estimator,
             params=_parse_params(param or []),
             holdout=holdout,
+            folds=folds,
             seed=seed,
             target_transform=target_transform,  # type: ignore[arg-type]
-            unseen=unseen,  # type: ignore[arg-type]
             frac_bits=frac_bits,
             min_category_count=min_category_count,
             precision_digits=precision_digits,
+            csv_options=csv_options(delimiter, encoding),
+            schema=schema,
         )
     out.mkdir(parents=True, exist_ok=True)
     result.spec.save(out / FEATURES_FILENAME)
     result.model.save(out / MODEL_FILENAME)
+    write_atomic(out / CARD_JSON_FILENAME, dump_document(result.card()))
+    write_atomic(out / CARD_MARKDOWN_FILENAME, result.card_markdown().encode("utf-8"))
+    _print_training(result, out)
 
-    scale = "log " + target if result.spec.target.transform == "log" else target
-    table = Table(title=f"{result.model.estimator} on {len(result.spec.feature_names)} features")
-    table.add_column("evaluation")
-    table.add_column("rows", justify="right")
-    table.add_column(f"R² ({scale})", justify="right")
-    table.add_column(f"MAE ({scale})", justify="right")
-    table.add_column(f"MAE ({target})", justify="right")
-    cv = result.cross_validation
-    table.add_row(
-        "5-fold CV",
-        str(result.training_rows),
-        f"{cv.r2:.4f}",
-        f"{cv.mae:.4f}",
-        f"{cv.mae_target_units:,.2f}",
-    )
-    if result.holdout is not None:
-        ho = result.holdout
-        table.add_row(
-            "held out",
-            str(result.holdout_rows),
-            f"{ho.r2:.4f}",
-            f"{ho.mae:.4f}",
-            f"{ho.mae_target_units:,.2f}",
-        )
-    stdout.print(table)
-    largest = max(abs(w) for w in result.model.weights)
-    info(f"largest |weight| {largest:.4g}; spec {result.spec.spec_id}")
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _print_training(result: TrainingResult, out: Path) -> None:
     spec = result.spec
+    if isinstance(spec.recipe, GenericRecipe):
+        _print_schema(result)
+    else:
+        info(f"{spec.recipe.name} recipe: reads {', '.join(spec.recipe.input_columns)}")
+    _print_scores(result)
+    info(f"final model refitted on all {result.training_rows} rows; spec {spec.spec_id}")
+    for warning in result.warnings:
+        info(f"warning: {warning}")
     if spec.precision_digits is not None:
         bound = spec.prediction_bound(result.model.weights, result.model.intercept)
         noise = spec.prediction_fixed_point.decode(spec.noise_amplitude(bound))
+        scale = f"log {spec.target.name}" if spec.target.transform == "log" else spec.target.name
         info(f"precision cap: every answer carries uniform noise of up to ±{noise:.3g} ({scale})")
     info(f"public spec   {out / FEATURES_FILENAME}  (give this to customers)")
+    info(f"model card    {out / CARD_MARKDOWN_FILENAME}  (public: data, schema, scores)")
     info(f"private model {out / MODEL_FILENAME}  (keep this: mode 0600)")
+
+
+def _print_schema(result: TrainingResult) -> None:
+    schema = Table(title="columns")
+    for heading in ("column", "type", "missing", "unusual", "categories", "fill", "note"):
+        schema.add_column(heading, justify="right" if heading in ("missing", "unusual") else "left")
+    for report in result.schema:
+        categories = (
+            f"{report.categories_kept} kept, {report.categories_merged} merged"
+            if report.categories_kept is not None
+            else ""
+        )
+        schema.add_row(
+            report.name,
+            report.role,
+            str(report.missing),
+            str(report.unusual),
+            categories,
+            report.fill or "",
+            report.note,
+        )
+    stdout.print(schema)
+
+
+def _print_scores(result: TrainingResult) -> None:
+    spec = result.spec
+    target = spec.target.name
+    log = spec.target.transform == "log"
+    table = Table(title=f"{result.model.estimator} on {len(spec.feature_names)} features")
+    for heading in ("evaluation", "rows", f"R² ({target})", f"MAE ({target})", "RMSE"):
+        table.add_column(heading, justify="left" if heading == "evaluation" else "right")
+    if log:
+        table.add_column(f"R² (log {target})", justify="right")
+    scored = [(f"{result.folds}-fold CV", result.evaluation_rows, result.cross_validation)]
+    if result.holdout is not None:
+        scored.append(("held out", result.holdout_rows, result.holdout))
+    for name, rows, metrics in scored:
+        cells = [
+            name,
+            str(rows),
+            f"{metrics.r2:.4f}",
+            f"{metrics.mae:,.4g}",
+            f"{metrics.rmse:,.4g}",
+        ]
+        if metrics.log_r2 is not None:
+            cells.append(f"{metrics.log_r2:.4f}")
+        table.add_row(*cells)
+    stdout.print(table)
 
 
 def encrypt(
     features: Annotated[Path, typer.Option("--features", help="The server's features.json.")],
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of raw rows to price.")],
-    out: Annotated[Path, typer.Option("--out", help="The query file to write.")],
+    input_csv: Annotated[
+        Path, typer.Option("--input", help="CSV of raw rows to price ('-': standard input).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="The query file to write ('-': standard output).")
+    ],
     public_key: Annotated[
         Path | None, typer.Option("--public-key", help="The customer's public_key.json.")
     ] = None,
@@ -207,7 +370,8 @@ def encrypt(
         Path | None,
         typer.Option(
             "--private-key",
-            help="Encrypt with the private key instead: same result, several times faster.",
+            help="Encrypt with the private key instead: ciphertexts of the same distribution, "
+            "computed faster (modulo p² and q²).",
         ),
     ] = None,
     randomness: Annotated[
@@ -220,9 +384,23 @@ def encrypt(
     pack: Annotated[
         bool, typer.Option("--pack/--no-pack", help="Pack several rows into each ciphertext.")
     ] = True,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Refuse the file if a row has a category the spec does not list, or an "
+            "unusual value (default: warn with counts and encode as the spec says).",
+        ),
+    ] = False,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
     jobs: JobsOption = None,
 ) -> None:
-    """Customer: turn raw rows into model inputs and encrypt them under its key."""
+    """Customer: turn raw rows into model inputs and encrypt them under its key.
+
+    Missing cells are filled in as the spec says; unseen categories and
+    unusual values are counted and reported here, never sent anywhere.
+    """
     if (public_key is None) == (private_key is None):
         raise typer.BadParameter("give exactly one of --public-key and --private-key")
     if randomness not in (None, "djn", "standard"):
@@ -239,21 +417,39 @@ def encrypt(
             "this key has no DJN base (made with --randomness standard)", param_hint="--randomness"
         )
     spec = FeatureSpec.load(features)
+    table = spec.open_table(input_csv, csv_options(delimiter, encoding))
+    report = EncodingReport()
     with progress_bar("encrypting") as progress:
         header = customer.encrypt_file(
             key,
             spec,
-            input_csv,
+            table,
             out,
             pack=pack,
             jobs=jobs,
             standard_randomness=randomness == "standard",
             progress=progress,
+            report=report,
+            strict=strict,
         )
+    info(f"read {table.path} as {table.description}")
+    report_encoding(report)
     info(
         f"encrypted {header.rows} rows x {header.features} features into {header.blocks} "
-        f"blocks of up to {header.layout.slots} rows -> {out}"
+        f"blocks of up to {header.layout.slots} rows -> {_output_name(out)}"
     )
+
+
+def report_encoding(report: EncodingReport) -> None:
+    """What happened to the customer's cells, on stderr (the counts never leave this machine)."""
+    for note in report.notes():
+        info(note)
+    for warning in report.warnings():
+        info(f"warning: {warning} (--strict refuses such rows)")
+
+
+def _output_name(path: Path) -> str:
+    return "standard output" if str(path) == "-" else str(path)
 
 
 def predict(
@@ -283,8 +479,25 @@ def decrypt(
     features: Annotated[
         Path, typer.Option("--features", help="The features.json the query was encrypted with.")
     ],
-    input_result: Annotated[Path, typer.Option("--input", help="The server's result file.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV of predictions to write.")],
+    input_result: Annotated[
+        Path, typer.Option("--input", help="The server's result file ('-': standard input).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="CSV of predictions to write ('-': standard output).")
+    ],
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-column",
+            help="Copy this column of --data onto each prediction (repeatable); it was never sent.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The CSV that was encrypted (for --id-column)."),
+    ] = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
     jobs: JobsOption = None,
 ) -> None:
     """Customer: decrypt the predictions into a CSV with a `prediction` column.
@@ -292,10 +505,18 @@ def decrypt(
     The scale, bound, layout and target come from the customer's own query and
     spec; a result that answers another query, or disagrees with them, is refused.
     """
+    if bool(id_column) != (data is not None):
+        raise typer.BadParameter("--id-column and --data go together")
     key = load_private_key(private_key, passphrase=existing_passphrase)
     spec = FeatureSpec.load(features)
+    id_columns = tuple(id_column or ())
+    ids = None
+    if data is not None:
+        table = CsvTable(data, id_columns, csv_options(delimiter, encoding))
+        ids = customer.read_ids(table, id_columns)
     with progress_bar("decrypting") as progress:
-        count = customer.decrypt_file(
-            key, input_result, out, query=query, spec=spec, jobs=jobs, progress=progress
+        predictions = customer.decrypt_predictions(
+            key, input_result, query=query, spec=spec, jobs=jobs, progress=progress
         )
-    info(f"decrypted {count} predictions -> {out}")
+        count = customer.write_predictions(out, predictions, ids=ids, id_columns=id_columns)
+    info(f"decrypted {count} predictions -> {_output_name(out)}")

@@ -11,11 +11,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from ppml.errors import DataError
+from ppml.features.columns import (
+    DEFAULT_MISSING_VALUES,
+    Column,
+    FillStrategy,
+    UnusualValueError,
+)
 from ppml.features.table import Row
 
 
@@ -31,7 +37,14 @@ class FieldError(ValueError):
         return DataError(str(self), path=path, row=row.number, line=row.line, column=self.column)
 
 
-Fields = tuple[dict[str, float], dict[str, str]]
+class Fields(NamedTuple):
+    """One row's fields: numbers (NaN: missing), categories (None: missing), and the cells
+    that held an unusual value (text where a number or date belongs), by column, which
+    count as missing."""
+
+    numbers: dict[str, float]
+    categories: dict[str, str | None]
+    unusual: dict[str, str]
 
 
 class Recipe(Protocol):
@@ -54,6 +67,10 @@ class Recipe(Protocol):
 
     def parameters(self) -> dict[str, Any]:
         """The recipe's settings, as stored in the feature spec."""
+        ...
+
+    def fill_strategy(self, field: str) -> FillStrategy | None:
+        """How a missing value of ``field`` is filled in (None: it never is)."""
         ...
 
 
@@ -193,6 +210,10 @@ class LaptopRecipe:
         """The laptop recipe has no settings."""
         return {}
 
+    def fill_strategy(self, field: str) -> FillStrategy | None:
+        """Laptop rows are complete: a missing or unreadable cell is an error."""
+        return None
+
     def derive(self, cells: Mapping[str, str]) -> Fields:
         """Parse one laptop row into fields."""
         inches = parse_number("Inches", cells["Inches"], positive=True)
@@ -262,60 +283,145 @@ class LaptopRecipe:
             "cpu_class": cpu_class,
             "gpu_line": _by_prefix(gpu, _GPU_LINES),
         }
-        return numeric, categorical
+        return Fields(numeric, dict(categorical), {})
 
 
 @dataclass(frozen=True)
 class GenericRecipe:
-    """Any table: numeric columns as they are, text columns as categories."""
+    """Any table: typed columns (numbers, categories, booleans, dates) with missing values.
 
-    numeric_columns: tuple[str, ...]
-    text_columns: tuple[str, ...]
+    A cell whose text is one of ``missing_values`` (ignoring case and
+    surrounding spaces) is missing; so is an unusual one (text in a number,
+    boolean or date column), which is also reported. Missing cells become NaN
+    numbers or a ``None`` category, filled in later from the feature spec, or
+    refused where the column's fill is ``error``.
+    """
+
+    columns: tuple[Column, ...]
+    missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
     name: ClassVar[str] = "generic"
+    _missing: frozenset[str] = field(init=False, repr=False, compare=False)
+    _by_field: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = [column.name for column in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be distinct")
+        fields = [*self.numeric_fields, *self.categorical_fields]
+        if len(set(fields)) != len(fields):
+            raise ValueError("two columns give fields of the same name")
+        object.__setattr__(
+            self, "_missing", frozenset(v.strip().lower() for v in self.missing_values)
+        )
+        object.__setattr__(
+            self,
+            "_by_field",
+            {
+                field: column
+                for column in self.columns
+                for field in (*column.numeric_fields, column.indicator_field, column.name)
+            },
+        )
+
+    @classmethod
+    def of(
+        cls, numeric: tuple[str, ...], text: tuple[str, ...], *, fill: bool = False
+    ) -> GenericRecipe:
+        """Numeric and category columns with the default fills (or none: ``fill=False``)."""
+        return cls(
+            tuple(Column(n, "number", "median" if fill else "error") for n in numeric)
+            + tuple(Column(t, "category", "most_frequent" if fill else "error") for t in text)
+        )
 
     @property
     def input_columns(self) -> tuple[str, ...]:
         """Every column the recipe reads."""
-        return self.numeric_columns + self.text_columns
+        return tuple(column.name for column in self.columns)
 
     @property
     def numeric_fields(self) -> tuple[str, ...]:
-        """Numeric fields carry their column's name."""
-        return self.numeric_columns
+        """Numbers, booleans and date parts, in column order, then the missing indicators."""
+        return tuple(f for column in self.columns for f in column.numeric_fields) + tuple(
+            column.indicator_field for column in self.columns if column.indicator
+        )
 
     @property
     def categorical_fields(self) -> tuple[str, ...]:
-        """Categorical fields carry their column's name."""
-        return self.text_columns
+        """Category columns: each field carries its column's name."""
+        return tuple(column.name for column in self.columns if column.kind == "category")
+
+    def column_of(self, field: str) -> Column:
+        """The column a field comes from."""
+        return self._by_field[field]
+
+    def fill_strategy(self, field: str) -> FillStrategy | None:
+        """The fill of the field's column (None for indicators, which are never missing)."""
+        column = self.column_of(field)
+        if field == column.indicator_field and column.indicator:
+            return None
+        return None if column.fill == "error" else column.fill
 
     def parameters(self) -> dict[str, Any]:
-        """Which columns are numeric and which are text."""
+        """The typed columns and the texts that mean "missing"."""
         return {
-            "numeric_columns": list(self.numeric_columns),
-            "text_columns": list(self.text_columns),
+            "columns": [column.to_document() for column in self.columns],
+            "missing_values": list(self.missing_values),
         }
 
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any]) -> GenericRecipe:
+        """Rebuild the recipe from the spec (ValueError/TypeError/KeyError when malformed)."""
+        if set(parameters) != {"columns", "missing_values"}:
+            raise ValueError("the generic recipe has columns and missing_values")
+        columns, missing = parameters["columns"], parameters["missing_values"]
+        if not isinstance(columns, list) or not isinstance(missing, list):
+            raise TypeError("columns and missing_values are lists")
+        if not all(isinstance(v, str) for v in missing):
+            raise TypeError("missing_values are strings")
+        return cls(tuple(Column.from_document(item) for item in columns), tuple(missing))
+
+    def is_missing(self, text: str) -> bool:
+        """Whether a cell's text means "no value"."""
+        return text.strip().lower() in self._missing
+
     def derive(self, cells: Mapping[str, str]) -> Fields:
-        """Read the numeric cells; keep the text cells, stripped."""
-        numeric = {name: parse_number(name, cells[name]) for name in self.numeric_columns}
-        categorical = {}
-        for name in self.text_columns:
-            value = cells[name].strip()
-            if not value:
-                raise FieldError(name, cells[name], "a non-empty category")
-            categorical[name] = value
-        return numeric, categorical
+        """Typed fields of one row; missing and unusual cells become NaN or None."""
+        numbers: dict[str, float] = {}
+        categories: dict[str, str | None] = {}
+        unusual: dict[str, str] = {}
+        for column in self.columns:
+            text = cells[column.name].strip()
+            value: dict[str, float] | str | None = None
+            if not self.is_missing(text):
+                try:
+                    value = column.read(text)
+                except UnusualValueError:
+                    unusual[column.name] = cells[column.name]
+            if value is None and column.fill == "error":
+                problem = (
+                    f"a missing value in {column.name!r}, which the feature spec does not fill in"
+                    if column.name not in unusual
+                    else f"cannot read {text!r} as a {column.kind}"
+                    + (f" ({column.date_format})" if column.date_format else "")
+                )
+                raise FieldError(column.name, cells[column.name], "", problem=problem)
+            if column.kind == "category":
+                categories[column.name] = value if isinstance(value, str) else None
+            elif isinstance(value, dict):
+                numbers.update(value)
+            else:
+                numbers.update(dict.fromkeys(column.numeric_fields, math.nan))
+            if column.indicator:
+                numbers[column.indicator_field] = float(value is None)
+        return Fields(numbers, categories, unusual)
 
 
 def recipe_from_parameters(name: str, parameters: Mapping[str, Any]) -> Recipe:
     """Rebuild a recipe from its name and stored settings."""
     if name == LaptopRecipe.name:
+        if parameters:
+            raise ValueError("the laptops recipe has no settings")
         return LaptopRecipe()
     if name == GenericRecipe.name:
-        numeric, text = parameters.get("numeric_columns"), parameters.get("text_columns")
-        if not (isinstance(numeric, list) and isinstance(text, list)) or not all(
-            isinstance(c, str) for c in [*numeric, *text]
-        ):
-            raise ValueError("generic recipe needs lists of numeric_columns and text_columns")
-        return GenericRecipe(tuple(numeric), tuple(text))
+        return GenericRecipe.from_parameters(parameters)
     raise ValueError(f"unknown recipe {name!r}")

@@ -1,10 +1,12 @@
 """The public feature spec: everything a customer needs to turn its rows into model inputs.
 
 It names the recipe, the numeric fields with their declared bounds, the
-categories of each categorical field (one-hot encoded, in order), what
-happens to a category the spec does not list, the fixed-point precision of
-every encrypted feature, and the target's transform. It holds no weights.
-Its ``spec_id`` is a hash of its content, so query files can name it.
+categories of each categorical field (one-hot encoded, in order, with an
+"other" indicator for rare and unseen categories where training merged
+some), the value that fills in each missing field, the fixed-point precision
+of every encrypted feature, and the target's transform. It holds no weights.
+Its ``spec_id`` is a hash of its RFC 8785 canonical content, so query files
+can name it and any language can check it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,43 +26,107 @@ from numpy.typing import NDArray
 from ppml.encoding import FixedPoint
 from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, FileFormatError
-from ppml.features.recipes import FieldError, Recipe, recipe_from_parameters
+from ppml.features.recipes import FieldError, Fields, Recipe, recipe_from_parameters
 from ppml.features.table import CsvOptions, CsvTable, Row
 from ppml.fileio import write_atomic
 from ppml.wire.document import (
     DocumentReader,
-    canonical_json,
     dump_document,
+    jcs,
     parse_document,
     read_document_bytes,
 )
 
 SPEC_FORMAT = "ppml.feature-spec"
-SPEC_VERSION = 2
+SPEC_VERSION = 3
 DEFAULT_FRAC_BITS = 40
 DEFAULT_WEIGHT_FRAC_BITS = 48
 DEFAULT_MIN_CATEGORY_COUNT = 10
 MAX_PRECISION_DIGITS = 30
 
-UnseenPolicy = Literal["ignore", "error"]
 TargetTransformName = Literal["none", "log"]
 
 
 @dataclass(frozen=True, slots=True)
 class NumericFeature:
-    """A numeric field and the closed interval its values must lie in."""
+    """A numeric field, the closed interval its values must lie in, and what fills it in
+    when missing (None: a missing value is an error)."""
 
     name: str
     low: float
     high: float
+    fill: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CategoricalFeature:
-    """A categorical field and its known categories, one one-hot feature each."""
+    """A categorical field: its known categories (one one-hot feature each), whether an
+    ``other`` feature takes the rare and unseen ones, and the category that fills it in when
+    missing (None: a missing value is an error)."""
 
     name: str
     categories: tuple[str, ...]
+    other: bool = False
+    fill: str | None = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The one-hot features: ``name=category`` each, then ``name:other``."""
+        return tuple(f"{self.name}={c}" for c in self.categories) + (
+            (f"{self.name}:other",) if self.other else ()
+        )
+
+    def encode(self, value: str) -> list[float]:
+        """The one-hot features of a category (all zero for an unseen one without ``other``)."""
+        flags = [float(value == category) for category in self.categories]
+        if self.other:
+            flags.append(float(value not in self.categories))
+        return flags
+
+
+@dataclass
+class EncodingReport:
+    """What happened to a table's cells on the way to model inputs, counted per column.
+
+    The customer sees it (never the server): missing cells filled in from the
+    spec, unusual cells (text where a number or date belongs, filled in as
+    missing) and categories the spec does not list.
+    """
+
+    rows: int = 0
+    filled: Counter[str] = dataclass_field(default_factory=Counter)
+    unusual: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
+    unseen: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
+
+    def note(self, kind: dict[str, Counter[str]], column: str, value: str) -> None:
+        kind.setdefault(column, Counter())[value] += 1
+
+    def warnings(self) -> list[str]:
+        """One line per column with unusual values or unseen categories."""
+        lines = []
+        for column, values in self.unusual.items():
+            lines.append(
+                f"{column}: {values.total()} unusual value(s) treated as missing "
+                f"({_examples(values)})"
+            )
+        for column, values in self.unseen.items():
+            lines.append(
+                f"{column}: {values.total()} row(s) with categories the spec does not list "
+                f"({_examples(values)})"
+            )
+        return lines
+
+    def notes(self) -> list[str]:
+        """One line per column whose missing cells were filled in."""
+        return [
+            f"{column}: {count} missing value(s) filled in as the spec says"
+            for column, count in self.filled.items()
+        ]
+
+
+def _examples(values: Counter[str], limit: int = 3) -> str:
+    shown = ", ".join(f"{value!r} x{count}" for value, count in values.most_common(limit))
+    return shown + (", ..." if len(values) > limit else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +149,9 @@ class Target:
         return values
 
 
+_Fill = TypeVar("_Fill", float, str)
+
+
 def _widened(low: float, high: float) -> tuple[float, float]:
     # Declared bounds reach one observed range beyond the observed values, so
     # ordinary new rows pass while absurd ones (a 5000 GB RAM typo) are refused.
@@ -100,7 +170,6 @@ class FeatureSpec:
     numeric: tuple[NumericFeature, ...]
     categorical: tuple[CategoricalFeature, ...]
     target: Target
-    unseen: UnseenPolicy = "ignore"
     frac_bits: int = DEFAULT_FRAC_BITS
     weight_frac_bits: int = DEFAULT_WEIGHT_FRAC_BITS
     slot_bits: int | None = None
@@ -113,9 +182,7 @@ class FeatureSpec:
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs in order: numeric fields, then ``field=category`` indicators."""
         return tuple(f.name for f in self.numeric) + tuple(
-            f"{field.name}={category}"
-            for field in self.categorical
-            for category in field.categories
+            name for field in self.categorical for name in field.feature_names
         )
 
     @property
@@ -123,7 +190,7 @@ class FeatureSpec:
         """Declared (low, high) of every model input, in order."""
         indicator = (0.0, 1.0)
         return tuple((f.low, f.high) for f in self.numeric) + tuple(
-            indicator for field in self.categorical for _ in field.categories
+            indicator for field in self.categorical for _ in field.feature_names
         )
 
     @property
@@ -173,56 +240,114 @@ class FeatureSpec:
     @property
     def spec_id(self) -> str:
         """A fingerprint of the spec's content."""
-        return hashlib.sha256(canonical_json(self._content())).hexdigest()[:32]
+        return hashlib.sha256(jcs(self._content())).hexdigest()[:32]
 
     @classmethod
     def fit(
         cls,
         recipe: Recipe,
-        fields: Sequence[tuple[dict[str, float], dict[str, str]]],
+        fields: Sequence[Fields],
         target: Target,
         *,
-        unseen: UnseenPolicy = "ignore",
         frac_bits: int = DEFAULT_FRAC_BITS,
         min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
     ) -> FeatureSpec:
-        """Learn bounds and categories from training rows' fields.
+        """Learn bounds, categories and fill values from training rows' fields.
 
-        Categories seen fewer than ``min_category_count`` times are left out,
-        so they are treated like unseen ones (under ``ignore``: all indicators
-        zero, the intercept's baseline).
+        Categories seen fewer than ``min_category_count`` times share one
+        ``other`` feature, which also takes categories never seen in training.
+        Fill values are the median or mean of a field's present values, or its
+        most frequent category (the smallest on a tie), as its recipe says.
         """
         if not fields:
             raise DataError("no training rows")
         numeric = []
         for name in recipe.numeric_fields:
-            values = [numbers[name] for numbers, _ in fields]
-            if set(values) <= {0.0, 1.0}:
-                numeric.append(NumericFeature(name, 0.0, 1.0))  # a flag stays a flag
+            present = np.array([row.numbers[name] for row in fields], dtype=np.float64)
+            present = present[~np.isnan(present)]
+            strategy = recipe.fill_strategy(name)
+            if present.size == 0:
+                raise DataError(f"{name!r} has no values in the training rows")
+            fill = None
+            if strategy == "median":
+                fill = float(np.median(present))
+            elif strategy == "mean":
+                fill = float(np.mean(present))
+            low, high = float(present.min()), float(present.max())
+            if set(np.unique(present)) <= {0.0, 1.0}:
+                numeric.append(NumericFeature(name, 0.0, 1.0, fill))  # a flag stays a flag
             else:
-                numeric.append(NumericFeature(name, *_widened(min(values), max(values))))
+                numeric.append(NumericFeature(name, *_widened(low, high), fill))
         categorical = []
         for name in recipe.categorical_fields:
-            counts = Counter(categories[name] for _, categories in fields)
+            counts = Counter(value for row in fields if (value := row.categories[name]) is not None)
+            if not counts:
+                raise DataError(f"{name!r} has no values in the training rows")
             kept = sorted(
                 (value for value, count in counts.items() if count >= min_category_count),
                 key=lambda value: (-counts[value], value),
             )
-            categorical.append(CategoricalFeature(name, tuple(kept)))
-        return cls(recipe, tuple(numeric), tuple(categorical), target, unseen, frac_bits)
+            most_frequent = None
+            if recipe.fill_strategy(name) is not None:
+                most_frequent = min(counts, key=lambda value: (-counts[value], value))
+            categorical.append(
+                CategoricalFeature(name, tuple(kept), len(kept) < len(counts), most_frequent)
+            )
+        return cls(recipe, tuple(numeric), tuple(categorical), target, frac_bits)
 
-    def vectorize(self, fields: tuple[dict[str, float], dict[str, str]]) -> NDArray[np.float64]:
-        """The model inputs of one row's fields (no bounds check)."""
-        numbers, categories = fields
-        vector = [numbers[f.name] for f in self.numeric]
+    def vectorize(
+        self, fields: Fields, report: EncodingReport | None = None, *, strict: bool = False
+    ) -> NDArray[np.float64]:
+        """The model inputs of one row's fields (no bounds check).
+
+        Missing fields are filled in from the spec; unusual cells and unseen
+        categories are counted in ``report``, or refused with ``strict``.
+        """
+        numbers, categories, unusual = fields
+        if unusual and (strict or report is not None):
+            column, text = next(iter(unusual.items()))
+            if strict:
+                raise FieldError(column, text, "", problem=f"unusual value {text!r} in {column!r}")
+            assert report is not None
+            for column, text in unusual.items():
+                report.note(report.unusual, column, text.strip())
+        vector = []
+        for feature in self.numeric:
+            value = numbers[feature.name]
+            if math.isnan(value):
+                value = self._filled(feature.name, feature.fill, report)
+            vector.append(value)
         for field in self.categorical:
-            value = categories[field.name]
-            if self.unseen == "error" and value not in field.categories:
-                raise FieldError(
-                    field.name, value, "", problem=f"unknown {field.name} category {value!r}"
-                )
-            vector.extend(float(value == category) for category in field.categories)
+            category = categories[field.name]
+            if category is None:
+                category = self._filled(field.name, field.fill, report)
+            elif category not in field.categories and field.name not in unusual:
+                if strict:
+                    raise FieldError(
+                        field.name,
+                        category,
+                        "",
+                        problem=f"{field.name} category {category!r} is not in the feature spec",
+                    )
+                if report is not None:
+                    report.note(report.unseen, field.name, category)
+            vector.extend(field.encode(category))
         return np.array(vector, dtype=np.float64)
+
+    def _filled(self, name: str, fill: _Fill | None, report: EncodingReport | None) -> _Fill:
+        """``fill`` for a missing ``name``, counted in ``report``; refused where there is none."""
+        column = getattr(self.recipe, "column_of", None)
+        source = column(name).name if column is not None else name
+        if fill is None:
+            raise FieldError(
+                source,
+                "",
+                "",
+                problem=f"a missing value in {source!r}, which the spec does not fill",
+            )
+        if report is not None and not name.endswith((":year", ":month", ":day_of_week")):
+            report.filled[source] += 1
+        return fill
 
     def check_bounds(self, vector: NDArray[np.float64]) -> None:
         """Raise :class:`FieldError` for the first input outside its declared bounds."""
@@ -236,33 +361,51 @@ class FeatureSpec:
                     f"[{feature.low:g}, {feature.high:g}]",
                 )
 
-    def transform_row(self, row: Row, path: str | Path | None = None) -> NDArray[np.float64]:
+    def transform_row(
+        self,
+        row: Row,
+        path: str | Path | None = None,
+        report: EncodingReport | None = None,
+        *,
+        strict: bool = False,
+    ) -> NDArray[np.float64]:
         """Model inputs of one raw row, with every problem reported as a :class:`DataError`."""
         try:
-            vector = self.vectorize(self.recipe.derive(row.cells))
+            vector = self.vectorize(self.recipe.derive(row.cells), report, strict=strict)
             self.check_bounds(vector)
         except FieldError as error:
             raise error.at(row, path) from None
+        if report is not None:
+            report.rows += 1
         return vector
 
-    def transform_table(self, table: CsvTable) -> Iterator[NDArray[np.float64]]:
+    def transform_table(
+        self, table: CsvTable, report: EncodingReport | None = None, *, strict: bool = False
+    ) -> Iterator[NDArray[np.float64]]:
         """Model inputs of every row of a table, in order."""
         for row in table.rows():
-            yield self.transform_row(row, table.path)
+            yield self.transform_row(row, table.path, report, strict=strict)
 
     def open_table(self, path: str | Path, options: CsvOptions | None = None) -> CsvTable:
-        """Open a CSV file (``-``: standard input), checking it has every column the recipe reads."""
+        """Open a CSV file (``-``: standard input) with every column the recipe reads."""
         return CsvTable(path, self.recipe.input_columns, options)
 
     def _content(self) -> dict[str, Any]:
         return {
             "recipe": {"name": self.recipe.name, **self.recipe.parameters()},
             "input_columns": list(self.recipe.input_columns),
-            "numeric": [{"name": f.name, "low": f.low, "high": f.high} for f in self.numeric],
-            "categorical": [
-                {"name": f.name, "categories": list(f.categories)} for f in self.categorical
+            "numeric": [
+                {"name": f.name, "low": f.low, "high": f.high, "fill": f.fill} for f in self.numeric
             ],
-            "unseen_categories": self.unseen,
+            "categorical": [
+                {
+                    "name": f.name,
+                    "categories": list(f.categories),
+                    "other": f.other,
+                    "fill": f.fill,
+                }
+                for f in self.categorical
+            ],
             "encoding": {
                 "frac_bits": self.frac_bits,
                 "weight_frac_bits": self.weight_frac_bits,
@@ -318,25 +461,18 @@ class FeatureSpec:
 def _spec_from_document(document: DocumentReader) -> FeatureSpec:
     recipe_members = dict(document.get("recipe", dict))
     recipe = recipe_from_parameters(str(recipe_members.pop("name")), recipe_members)
-    numeric = tuple(
-        NumericFeature(str(item["name"]), float(item["low"]), float(item["high"]))
-        for item in document.get("numeric", list)
-    )
-    categorical = tuple(
-        CategoricalFeature(str(item["name"]), tuple(str(c) for c in item["categories"]))
-        for item in document.get("categorical", list)
-    )
+    if document.get("input_columns", list) != list(recipe.input_columns):
+        raise ValueError("input_columns do not match the recipe")
+    numeric = tuple(_numeric_feature(item) for item in document.get("numeric", list))
+    categorical = tuple(_categorical_feature(item) for item in document.get("categorical", list))
     if [f.name for f in numeric] != list(recipe.numeric_fields) or [
         f.name for f in categorical
     ] != list(recipe.categorical_fields):
         raise ValueError("fields do not match the recipe")
-    if any(
-        not (math.isfinite(f.low) and math.isfinite(f.high) and f.low <= f.high) for f in numeric
-    ):
-        raise ValueError("bounds must be finite with low <= high")
-    unseen = document.get("unseen_categories", str)
-    if unseen not in ("ignore", "error"):
-        raise ValueError("unseen_categories must be 'ignore' or 'error'")
+    fills = [(f.name, f.fill) for f in numeric] + [(f.name, f.fill) for f in categorical]
+    for name, fill in fills:
+        if (fill is None) != (recipe.fill_strategy(name) is None):
+            raise ValueError(f"{name!r}: a fill value goes with a fill strategy")
     encoding = document.reader("encoding")
     frac_bits = encoding.get("frac_bits", int)
     weight_frac_bits = encoding.get("weight_frac_bits", int)
@@ -364,7 +500,6 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
         numeric,
         categorical,
         target,
-        unseen,
         frac_bits,
         weight_frac_bits,
         slot_bits,
@@ -381,9 +516,39 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
     return spec
 
 
-def fields_of_table(
-    recipe: Recipe, table: CsvTable
-) -> Iterable[tuple[Row, tuple[dict[str, float], dict[str, str]]]]:
+def _numeric_feature(item: Any) -> NumericFeature:
+    if not isinstance(item, dict) or set(item) != {"name", "low", "high", "fill"}:
+        raise ValueError("a numeric field has name, low, high and fill")
+    name, low, high, fill = item["name"], item["low"], item["high"], item["fill"]
+    numbers = [low, high] + ([] if fill is None else [fill])
+    if not isinstance(name, str) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in numbers
+    ):
+        raise ValueError(f"numeric field {name!r}: finite numbers needed")
+    if not low <= high or (fill is not None and not low <= fill <= high):
+        # A fill outside the bounds would be refused on every row that needs it.
+        raise ValueError(f"numeric field {name!r}: need low <= fill <= high")
+    return NumericFeature(name, float(low), float(high), None if fill is None else float(fill))
+
+
+def _categorical_feature(item: Any) -> CategoricalFeature:
+    if not isinstance(item, dict) or set(item) != {"name", "categories", "other", "fill"}:
+        raise ValueError("a categorical field has name, categories, other and fill")
+    name, categories, other, fill = item["name"], item["categories"], item["other"], item["fill"]
+    if not (
+        isinstance(name, str)
+        and isinstance(categories, list)
+        and all(isinstance(c, str) for c in categories)
+        and isinstance(other, bool)
+        and (fill is None or isinstance(fill, str))
+    ):
+        raise ValueError(f"categorical field {name!r}: wrongly typed members")
+    if len(set(categories)) != len(categories):
+        raise ValueError(f"categorical field {name!r}: repeated categories")
+    return CategoricalFeature(name, tuple(categories), other, fill)
+
+
+def fields_of_table(recipe: Recipe, table: CsvTable) -> Iterable[tuple[Row, Fields]]:
     """Each row of ``table`` with its derived fields; problems become :class:`DataError`."""
     for row in table.rows():
         try:

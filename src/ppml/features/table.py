@@ -86,6 +86,7 @@ class _Source:
             # table can be validated before it is encrypted (two passes).
             spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the table)
             shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.flush()  # read back through another descriptor
             made = cls("<stdin>", None)
             made._spool = spool
             return made

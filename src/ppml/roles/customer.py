@@ -28,7 +28,7 @@ from ppml.errors import (
     PlaintextOverflowError,
     SpecMismatchError,
 )
-from ppml.features.spec import FeatureSpec
+from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.fileio import atomic_text_writer
 from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
@@ -122,11 +122,16 @@ def encrypt_file(
     progress: ProgressReporter | None = None,
     rows: range | None = None,
     csv_options: CsvOptions | None = None,
+    report: EncodingReport | None = None,
+    strict: bool = False,
 ) -> QueryHeader:
     """Validate every row of a CSV table, then encrypt it block by block into a query file.
 
     ``input_path`` is a file (``-``: standard input) or an open :class:`CsvTable`;
-    ``rows`` selects data rows by 0-based index (default: all). With the
+    ``rows`` selects data rows by 0-based index (default: all). Missing cells
+    are filled in as the spec says; unusual cells and unseen categories are
+    counted in ``report`` (once, on the validating pass), or refused with
+    ``strict``. With the
     private key, encryption uses the key owner's faster randomness (same
     distribution). ``standard_randomness`` ignores the key's DJN base.
     Nothing is written if any row is invalid.
@@ -136,13 +141,13 @@ def encrypt_file(
         input_path if isinstance(input_path, CsvTable) else spec.open_table(input_path, csv_options)
     )
 
-    def selected() -> Iterator[NDArray[np.float64]]:
-        vectors = spec.transform_table(table)
+    def selected(counted: EncodingReport | None = None) -> Iterator[NDArray[np.float64]]:
+        vectors = spec.transform_table(table, counted, strict=strict)
         if rows is None:
             return vectors
         return itertools.islice(vectors, rows.start, rows.stop, rows.step)
 
-    count = sum(1 for _ in selected())  # validate everything first
+    count = sum(1 for _ in selected(report))  # validate everything first
     if count == 0:
         raise DataError("no data rows to encrypt", path=table.path)
     if progress is not None:
@@ -296,9 +301,11 @@ def write_predictions(
         for prediction in predictions:
             prefix = list(next(id_rows, ())) if id_rows is not None else []
             if len(prefix) != len(id_columns):
-                raise DataError("the id columns have fewer rows than the predictions")
+                raise DataError("the id columns have fewer rows than there are predictions")
             writer.writerow([*prefix, repr(prediction)])
             written += 1
+        if id_rows is not None and next(id_rows, None) is not None:
+            raise DataError("the id columns have more rows than there are predictions")
         if expected is not None and written != expected:
             raise DataError(f"expected {expected} predictions, decrypted {written}")
     return written

@@ -117,6 +117,14 @@ def canonical_json(members: dict[str, Any]) -> bytes:
     return json.dumps(members, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+def jcs(members: dict[str, Any]) -> bytes:
+    """The RFC 8785 (JSON Canonicalization Scheme) form of ``members``: what ids are hashes of,
+    so that any language with a JCS implementation computes the same bytes."""
+    import rfc8785
+
+    return rfc8785.dumps(members)
+
+
 def load_json(
     data: bytes,
     *,

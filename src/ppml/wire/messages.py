@@ -16,6 +16,9 @@ import contextlib
 import hashlib
 import json
 import secrets
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,13 +211,24 @@ class BlockFileWriter:
         self._stack.__exit__(kind, error, trace)
 
 
+STDIN = "-"
+
+
 class BlockFileReader:
     """Reads a block file line by line, checking framing, order and the trailer."""
 
     def __init__(self, path: str | Path, expected_format: str) -> None:
-        self.path = Path(path)
+        self.path: str | Path = Path(path)
+        self._handle: IO[bytes]
         try:
-            self._handle: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+            if str(path) == STDIN:
+                # Read once, from the start: standard input cannot be reopened.
+                self.path = "<stdin>"
+                self._handle = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+                shutil.copyfileobj(sys.stdin.buffer, self._handle)
+                self._handle.seek(0)
+            else:
+                self._handle = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         except FileNotFoundError:
             raise FileFormatError(path, "no such file") from None
         except IsADirectoryError:

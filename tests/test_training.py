@@ -71,7 +71,7 @@ def test_unknown_estimators_are_refused(name: str) -> None:
 
 
 def test_bad_settings() -> None:
-    with pytest.raises(SettingError, match="Ridge has no parameter 'nonsense' .*alpha"):
+    with pytest.raises(SettingError, match=r"Ridge has no parameter 'nonsense' .*alpha"):
         make_estimator("Ridge", {"nonsense": 1})
     with pytest.raises(SettingError, match="holdout"):
         train(laptops_csv(), "Price", holdout=1.5)

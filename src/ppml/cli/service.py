@@ -241,15 +241,38 @@ def serve(
 def query(
     url: Annotated[str, typer.Option("--url", help="Base URL of a ppml service.")],
     keys: Annotated[Path, typer.Option("--keys", help="Directory with the customer's key pair.")],
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV of raw rows to price.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV of predictions to write.")],
+    input_csv: Annotated[
+        Path, typer.Option("--input", help="CSV of raw rows to price ('-': standard input).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="CSV of predictions to write ('-': standard output).")
+    ],
     features: Annotated[
         Path | None,
         typer.Option(
             "--features",
-            help="Pin this feature spec: rows are checked and encrypted before the service is "
-            "contacted, and a service serving another spec is refused (recommended).",
+            help="Pin this feature spec: every row is checked before the service is contacted, "
+            "and a service serving another spec is refused before anything is sent "
+            "(recommended).",
         ),
+    ] = None,
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-column",
+            help="Copy this input column onto each prediction (repeatable); it is never sent.",
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            "--delimiter",
+            help="Field separator: ',', ';', tab (or '\\t'), '|' (default: detected; .tsv is tab).",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Text encoding (default: UTF-8, with or without a BOM)."),
     ] = None,
     jobs: Annotated[
         int | None,
@@ -259,23 +282,71 @@ def query(
     """Customer: price rows privately through a ppml service in one command.
 
     Encrypts locally with the pinned spec (--features) or the one the service
-    serves, posts the query, decrypts the answer locally. Set
+    serves, posts the rows in as many queries as the service's limits require,
+    decrypts the answers locally into one CSV, in input order. Set
     $PPML_SERVICE_TOKEN if the service needs one.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ppml.cli.console import stderr
+    from ppml.errors import SettingError
     from ppml.features.spec import FeatureSpec
+    from ppml.features.table import CsvOptions, parse_delimiter
     from ppml.service.client import query_service
 
+    try:
+        options = CsvOptions(None if delimiter is None else parse_delimiter(delimiter), encoding)
+    except SettingError as error:
+        hint = "--delimiter" if "delimiter" in str(error) else "--encoding"
+        raise typer.BadParameter(str(error), param_hint=hint) from None
     private_key = load_private_key(keys / PRIVATE_KEY_FILENAME, passphrase=existing_passphrase)
     pinned = FeatureSpec.load(features) if features is not None else None
     if pinned is None:
         info("using the spec the service serves; pin a reviewed spec with --features")
-    count = query_service(
-        url,
-        private_key,
-        input_csv,
-        out,
-        token=os.environ.get(TOKEN_ENV) or None,
-        jobs=jobs,
-        spec=pinned,
-    )
-    info(f"{count} predictions from {url} -> {out}")
+
+    class RowsAnswered:
+        """The bar's task, fed by the client with rows answered over all its requests."""
+
+        def __init__(self, bar: Progress, task: TaskID) -> None:
+            self._bar, self._task = bar, task
+
+        def start(self, total: int) -> None:
+            self._bar.update(self._task, total=total)
+
+        def advance(self, rows: int) -> None:
+            self._bar.advance(self._task, rows)
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,  # never stdout: with --out -, stdout holds the predictions only
+        transient=True,
+        # Off a terminal the bar would only leave a blank line before any error message.
+        disable=not stderr.is_terminal,
+    ) as bar:
+        count = query_service(
+            url,
+            private_key,
+            input_csv,
+            out,
+            token=os.environ.get(TOKEN_ENV) or None,
+            jobs=jobs,
+            progress=RowsAnswered(bar, bar.add_task("querying", total=None)),
+            spec=pinned,
+            csv_options=options,
+            id_columns=tuple(id_column or ()),
+        )
+    destination = "standard output" if str(out) == "-" else str(out)
+    info(f"{count} predictions from {url} -> {destination}")

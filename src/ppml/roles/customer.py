@@ -142,10 +142,13 @@ def encrypt_file(
     )
 
     def selected(counted: EncodingReport | None = None) -> Iterator[NDArray[np.float64]]:
-        vectors = spec.transform_table(table, counted, strict=strict)
-        if rows is None:
-            return vectors
-        return itertools.islice(vectors, rows.start, rows.stop, rows.step)
+        # Rows outside the range are skipped before any conversion: a long file sent in
+        # many requests costs one cheap CSV pass per request, not a full re-encoding.
+        source = table.rows()
+        if rows is not None:
+            source = itertools.islice(source, rows.start, rows.stop, rows.step)
+        for row in source:
+            yield spec.transform_row(row, table.path, counted, strict=strict)
 
     count = sum(1 for _ in selected(report))  # validate everything first
     if count == 0:

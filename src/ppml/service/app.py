@@ -1,7 +1,8 @@
 """The HTTP service: the server role behind FastAPI, hardened for an open network.
 
 Endpoints (see docs/service.md): ``GET /healthz``, ``GET /v1/features`` (the
-public feature spec), ``POST /v1/predict`` (a query file's bytes in, a result
+public feature spec), ``GET /v1/limits`` (what one query may hold, and how the
+service prices it), ``POST /v1/predict`` (a query file's bytes in, a result
 file's bytes out), and the OpenAPI document at ``/openapi.json`` and ``/docs``.
 
 A prediction is priced before any big-integer work: the handler reads the
@@ -20,6 +21,7 @@ logged and answered with a generic 500.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -37,6 +39,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ppml import __version__
@@ -44,7 +47,15 @@ from ppml.crypto import SERVER_KEY_POLICY
 from ppml.errors import InsecureKeyError
 from ppml.features.spec import FeatureSpec
 from ppml.service import compute
-from ppml.service.costs import MAX_HEADER_BYTES, QueryShape, QueryShapeError, read_query_shape
+from ppml.service.costs import (
+    KEY_UNITS,
+    MASK_UNITS,
+    MAX_HEADER_BYTES,
+    REFERENCE_KEY_BITS,
+    QueryShape,
+    QueryShapeError,
+    read_query_shape,
+)
 from ppml.service.lanes import Lane, LaneFullError, QueueTimeoutError, Ticket
 from ppml.service.quota import Quota, QuotaTable
 
@@ -105,6 +116,75 @@ class ServiceSettings:
     """Proxies whose X-Forwarded-For is believed; none by default."""
     token: str | None = None
     """When set, every /v1 request needs ``Authorization: Bearer <token>``."""
+
+
+class CostTerms(BaseModel):
+    """The constants of the cost formula (docs/service.md, "Costs").
+
+    With ``b = key_bits / reference_key_bits``, a query of B blocks and F
+    features costs ``ceil(B * (F * b**2 + mask_units * b**3) + key_units * b**3)``.
+    """
+
+    reference_key_bits: int = Field(description="The key size b is measured against.")
+    mask_units: int = Field(description="Units of one block's re-randomising mask, times b^3.")
+    key_units: int = Field(description="Units of reading and checking the key, times b^3.")
+
+
+class BodyTerms(BaseModel):
+    """The constants of the largest body a query header allows, checked against max_body_bytes.
+
+    With C the length of one ciphertext's base64 text, ``4 * ceil(ceil(2 *
+    key_bits / 8) / 3)``, a query of B blocks, F features and a header line of
+    H bytes may take ``H + B * (F * (C + ciphertext_overhead_bytes) +
+    block_overhead_bytes) + query_overhead_bytes``.
+    """
+
+    ciphertext_overhead_bytes: int = Field(description="Quotes and separator of a ciphertext.")
+    block_overhead_bytes: int = Field(description="A block line's own members and whitespace.")
+    query_overhead_bytes: int = Field(description="The trailer line and line ends.")
+
+
+class ServiceLimits(BaseModel):
+    """What one query may hold; a client sizes its requests from this (``GET /v1/limits``)."""
+
+    max_rows: int = Field(description="Most rows in one query.")
+    max_request_cost: int = Field(description="Most cost units one query may take.")
+    max_body_bytes: int = Field(
+        description="Most bytes of a body, and of the largest body a query's header allows."
+    )
+    max_header_bytes: int = Field(description="Longest query header line.")
+    min_key_bits: int = Field(description="Smallest key modulus accepted, in bits.")
+    max_key_bits: int = Field(description="Largest key modulus accepted, in bits.")
+    cost: CostTerms
+    body: BodyTerms
+
+
+def service_limits(settings: ServiceSettings) -> ServiceLimits:
+    """The limits ``settings`` enforce per query, with the formulas' constants from costs.py."""
+    # The body bound's constants are read off QueryShape rather than copied,
+    # so what is published is what _price enforces. The bound is linear in
+    # them: a query without blocks leaves the query's overhead, a block
+    # without features the block's, one feature the ciphertext's on top.
+    bare = QueryShape(rows=0, features=0, slots=1, key_bits=REFERENCE_KEY_BITS, header_bytes=0)
+    one = dataclasses.replace(bare, features=1)
+    return ServiceLimits(
+        max_rows=settings.max_rows,
+        max_request_cost=settings.max_request_cost,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=MAX_HEADER_BYTES,
+        min_key_bits=SERVER_KEY_POLICY.min_bits,
+        max_key_bits=SERVER_KEY_POLICY.max_bits,
+        cost=CostTerms(
+            reference_key_bits=REFERENCE_KEY_BITS, mask_units=MASK_UNITS, key_units=KEY_UNITS
+        ),
+        body=BodyTerms(
+            ciphertext_overhead_bytes=one.max_block_line_bytes
+            - bare.max_block_line_bytes
+            - one.ciphertext_text_bytes,
+            block_overhead_bytes=bare.max_block_line_bytes,
+            query_overhead_bytes=bare.max_body_bytes,
+        ),
+    )
 
 
 class ClientError(Exception):
@@ -308,6 +388,17 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def features(request: Request) -> dict[str, Any]:
         authorize(request)
         return spec.to_document()
+
+    limits = service_limits(settings)
+
+    @app.get(
+        "/v1/limits",
+        summary="What one query may hold, and the constants of its price",
+        responses={401: {"description": "missing or wrong bearer token"}},
+    )
+    async def get_limits(request: Request) -> ServiceLimits:
+        authorize(request)
+        return limits
 
     @app.post(
         "/v1/predict",

@@ -55,7 +55,9 @@ def test_an_error_without_a_json_body_names_the_status() -> None:
 
 def _spec(high: float) -> FeatureSpec:
     names = ("x",)
-    spec = FeatureSpec(GenericRecipe.of(names, ()), (NumericFeature("x", 0.0, high),), (), Target("y"))
+    spec = FeatureSpec(
+        GenericRecipe.of(names, ()), (NumericFeature("x", 0.0, high),), (), Target("y")
+    )
     return dataclasses.replace(spec, slot_bits=spec.required_slot_bits([1.0], 0.0))
 
 

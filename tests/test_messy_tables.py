@@ -159,7 +159,9 @@ def test_encrypt_reports_unseen_categories_and_strict_refuses(
     completed = ok("encrypt", *common, "--out", tmp_path / "query.jsonl")
     err = completed.stderr.decode()
     assert "read " + str(data) + " as tab-separated" in err
-    assert "colour: 3 row(s) with categories the spec does not list ('purple' x2, 'mauve' x1)" in err
+    assert (
+        "colour: 3 row(s) with categories the spec does not list ('purple' x2, 'mauve' x1)" in err
+    )
     assert "cylinders: 1 row(s)" in err
     assert "size: 1 unusual value(s) treated as missing ('rotary' x1)" in err
     line = one_line_error(ppml("encrypt", *common, "--out", tmp_path / "strict.jsonl", "--strict"))

@@ -160,7 +160,8 @@ def test_encrypt_reports_unseen_categories_and_strict_refuses(
     err = completed.stderr.decode()
     assert "read " + str(data) + " as tab-separated" in err
     assert (
-        "colour: 3 row(s) with categories the spec does not list ('purple' x2, 'mauve' x1)" in err
+        "colour: 3 row(s) with categories the spec does not list ('purple' x2, 'mauve' x1), encoded as 'other'"
+        in err
     )
     assert "cylinders: 1 row(s)" in err
     assert "size: 1 unusual value(s) treated as missing ('rotary' x1)" in err

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ppml.cli.console import info, stderr, stdout
+from ppml.cli.options import (
+    DelimiterOption,
+    EncodingOption,
+    JobsOption,
+    csv_options,
+    output_name,
+    progress_bar,
+    report_encoding,
+)
 from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
 from ppml.errors import SettingError
@@ -26,7 +32,7 @@ from ppml.features.spec import (
     EncodingReport,
     FeatureSpec,
 )
-from ppml.features.table import CsvOptions, CsvTable, parse_delimiter
+from ppml.features.table import CsvTable
 from ppml.fileio import write_atomic
 from ppml.model.linear import LinearModel
 from ppml.roles import customer, server
@@ -40,65 +46,9 @@ FEATURES_FILENAME = "features.json"
 MODEL_FILENAME = "model.json"
 
 
-class _RichProgress:
-    """A progress bar on stderr that learns its total when the job knows it."""
-
-    def __init__(self, bar: Progress, description: str) -> None:
-        self._bar = bar
-        self._task = bar.add_task(description, total=None)
-
-    def start(self, total: int) -> None:
-        self._bar.update(self._task, total=total)
-
-    def advance(self, rows: int) -> None:
-        self._bar.advance(self._task, rows)
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[_RichProgress]:
-    """A progress bar on stderr, removed when the step is done."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-        # Off a terminal the bar would only leave a blank line before any error message.
-        disable=not stderr.is_terminal,
-    ) as bar:
-        yield _RichProgress(bar, description)
-
-
-JobsOption = Annotated[
-    int | None,
-    typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
-]
-
-
 MAX_PARAM_BYTES = 4096
 CARD_JSON_FILENAME = "card.json"
 CARD_MARKDOWN_FILENAME = "card.md"
-
-DelimiterOption = Annotated[
-    str | None,
-    typer.Option(
-        "--delimiter",
-        help="Field separator: ',', ';', tab (or '\\t'), '|' (default: detected; .tsv is tab).",
-    ),
-]
-EncodingOption = Annotated[
-    str | None,
-    typer.Option("--encoding", help="Text encoding (default: UTF-8, with or without a BOM)."),
-]
-
-
-def csv_options(delimiter: str | None, encoding: str | None) -> CsvOptions:
-    """The CSV reading options of a command line."""
-    try:
-        return CsvOptions(None if delimiter is None else parse_delimiter(delimiter), encoding)
-    except SettingError as error:
-        raise typer.BadParameter(str(error)) from None
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -436,20 +386,8 @@ def encrypt(
     report_encoding(report)
     info(
         f"encrypted {header.rows} rows x {header.features} features into {header.blocks} "
-        f"blocks of up to {header.layout.slots} rows -> {_output_name(out)}"
+        f"blocks of up to {header.layout.slots} rows -> {output_name(out)}"
     )
-
-
-def report_encoding(report: EncodingReport) -> None:
-    """What happened to the customer's cells, on stderr (the counts never leave this machine)."""
-    for note in report.notes():
-        info(note)
-    for warning in report.warnings():
-        info(f"warning: {warning} (--strict refuses such rows)")
-
-
-def _output_name(path: Path) -> str:
-    return "standard output" if str(path) == "-" else str(path)
 
 
 def predict(
@@ -519,4 +457,4 @@ def decrypt(
             key, input_result, query=query, spec=spec, jobs=jobs, progress=progress
         )
         count = customer.write_predictions(out, predictions, ids=ids, id_columns=id_columns)
-    info(f"decrypted {count} predictions -> {_output_name(out)}")
+    info(f"decrypted {count} predictions -> {output_name(out)}")

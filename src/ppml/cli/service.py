@@ -10,6 +10,15 @@ from typing import Annotated
 import typer
 
 from ppml.cli.console import info
+from ppml.cli.options import (
+    DelimiterOption,
+    EncodingOption,
+    JobsOption,
+    csv_options,
+    output_name,
+    progress_bar,
+    report_encoding,
+)
 from ppml.cli.passphrase import existing_passphrase
 from ppml.roles.parallel import default_jobs
 from ppml.wire.keyfile import PRIVATE_KEY_FILENAME, load_private_key
@@ -263,21 +272,17 @@ def query(
             help="Copy this input column onto each prediction (repeatable); it is never sent.",
         ),
     ] = None,
-    delimiter: Annotated[
-        str | None,
+    strict: Annotated[
+        bool,
         typer.Option(
-            "--delimiter",
-            help="Field separator: ',', ';', tab (or '\\t'), '|' (default: detected; .tsv is tab).",
+            "--strict",
+            help="Refuse the file if a row has a category the spec does not list, or an "
+            "unusual value (default: warn with counts and encode as the spec says).",
         ),
-    ] = None,
-    encoding: Annotated[
-        str | None,
-        typer.Option("--encoding", help="Text encoding (default: UTF-8, with or without a BOM)."),
-    ] = None,
-    jobs: Annotated[
-        int | None,
-        typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
-    ] = None,
+    ] = False,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Customer: price rows privately through a ppml service in one command.
 
@@ -286,56 +291,16 @@ def query(
     decrypts the answers locally into one CSV, in input order. Set
     $PPML_SERVICE_TOKEN if the service needs one.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskID,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from ppml.cli.console import stderr
-    from ppml.errors import SettingError
-    from ppml.features.spec import FeatureSpec
-    from ppml.features.table import CsvOptions, parse_delimiter
+    from ppml.features.spec import EncodingReport, FeatureSpec
     from ppml.service.client import query_service
 
-    try:
-        options = CsvOptions(None if delimiter is None else parse_delimiter(delimiter), encoding)
-    except SettingError as error:
-        hint = "--delimiter" if "delimiter" in str(error) else "--encoding"
-        raise typer.BadParameter(str(error), param_hint=hint) from None
+    options = csv_options(delimiter, encoding)
     private_key = load_private_key(keys / PRIVATE_KEY_FILENAME, passphrase=existing_passphrase)
     pinned = FeatureSpec.load(features) if features is not None else None
     if pinned is None:
         info("using the spec the service serves; pin a reviewed spec with --features")
-
-    class RowsAnswered:
-        """The bar's task, fed by the client with rows answered over all its requests."""
-
-        def __init__(self, bar: Progress, task: TaskID) -> None:
-            self._bar, self._task = bar, task
-
-        def start(self, total: int) -> None:
-            self._bar.update(self._task, total=total)
-
-        def advance(self, rows: int) -> None:
-            self._bar.advance(self._task, rows)
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=stderr,  # never stdout: with --out -, stdout holds the predictions only
-        transient=True,
-        # Off a terminal the bar would only leave a blank line before any error message.
-        disable=not stderr.is_terminal,
-    ) as bar:
+    report = EncodingReport()
+    with progress_bar("querying") as progress:
         count = query_service(
             url,
             private_key,
@@ -343,10 +308,12 @@ def query(
             out,
             token=os.environ.get(TOKEN_ENV) or None,
             jobs=jobs,
-            progress=RowsAnswered(bar, bar.add_task("querying", total=None)),
+            progress=progress,
             spec=pinned,
             csv_options=options,
             id_columns=tuple(id_column or ()),
+            report=report,
+            strict=strict,
         )
-    destination = "standard output" if str(out) == "-" else str(out)
-    info(f"{count} predictions from {url} -> {destination}")
+    report_encoding(report)
+    info(f"{count} predictions from {url} -> {output_name(out)}")

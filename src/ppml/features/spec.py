@@ -97,6 +97,8 @@ class EncodingReport:
     filled: Counter[str] = dataclass_field(default_factory=Counter)
     unusual: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
     unseen: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
+    has_other: dict[str, bool] = dataclass_field(default_factory=dict)
+    """Per column with unseen categories: whether the spec's ``other`` feature took them."""
 
     def note(self, kind: dict[str, Counter[str]], column: str, value: str) -> None:
         kind.setdefault(column, Counter())[value] += 1
@@ -110,9 +112,10 @@ class EncodingReport:
                 f"({_examples(values)})"
             )
         for column, values in self.unseen.items():
+            encoded = "'other'" if self.has_other.get(column) else "no category (all zeros)"
             lines.append(
                 f"{column}: {values.total()} row(s) with categories the spec does not list "
-                f"({_examples(values)})"
+                f"({_examples(values)}), encoded as {encoded}"
             )
         return lines
 
@@ -331,6 +334,7 @@ class FeatureSpec:
                     )
                 if report is not None:
                     report.note(report.unseen, field.name, category)
+                    report.has_other[field.name] = field.other
             vector.extend(field.encode(category))
         return np.array(vector, dtype=np.float64)
 

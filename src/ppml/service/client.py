@@ -37,7 +37,7 @@ from ppml.errors import (
     SettingError,
     SpecMismatchError,
 )
-from ppml.features.spec import FeatureSpec
+from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.roles import customer
 from ppml.roles.parallel import ProgressReporter
@@ -459,6 +459,8 @@ def query_service(
     spec: FeatureSpec | None = None,
     csv_options: CsvOptions | None = None,
     id_columns: Sequence[str] = (),
+    report: EncodingReport | None = None,
+    strict: bool = False,
 ) -> int:
     """Encrypt ``input_csv`` locally, have the service predict, decrypt into ``output_csv``.
 
@@ -468,7 +470,8 @@ def query_service(
     go in as many requests as the service's limits require, and the
     predictions are written to one output, in input order, with the
     ``id_columns`` (kept here, never sent) in front; nothing is written
-    unless every request succeeded. ``progress`` counts rows answered.
+    unless every request succeeded. ``progress`` counts rows answered;
+    ``report`` and ``strict`` are as for :func:`customer.encrypt_file`.
     Returns the number of predictions.
 
     With ``spec`` (the feature spec the customer has reviewed and pinned),
@@ -490,7 +493,8 @@ def query_service(
             if spec is None:
                 spec = fetch_spec(client, base)
             table = _open_table(input_csv, spec, csv_options, id_columns)
-            total = sum(1 for _ in spec.transform_table(table))  # every row, once, first
+            # Every row, once, first.
+            total = sum(1 for _ in spec.transform_table(table, report, strict=strict))
             if total == 0:
                 raise DataError("no data rows to encrypt", path=table.path)
             if pinned:

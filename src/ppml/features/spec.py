@@ -254,8 +254,12 @@ class FeatureSpec:
         *,
         frac_bits: int = DEFAULT_FRAC_BITS,
         min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
+        unlabelled: Sequence[Fields] = (),
     ) -> FeatureSpec:
         """Learn bounds, categories and fill values from training rows' fields.
+
+        Bounds also cover the ``unlabelled`` rows (rows of the table without a
+        target): their inputs are real values customers may send too.
 
         Categories seen fewer than ``min_category_count`` times share one
         ``other`` feature, which also takes categories never seen in training.
@@ -276,8 +280,14 @@ class FeatureSpec:
                 fill = float(np.median(present))
             elif strategy == "mean":
                 fill = float(np.mean(present))
-            low, high = float(present.min()), float(present.max())
-            if set(np.unique(present)) <= {0.0, 1.0}:
+            seen = np.concatenate(
+                [
+                    present,
+                    [row.numbers[name] for row in unlabelled if not math.isnan(row.numbers[name])],
+                ]
+            )
+            low, high = float(seen.min()), float(seen.max())
+            if set(np.unique(seen)) <= {0.0, 1.0}:
                 numeric.append(NumericFeature(name, 0.0, 1.0, fill))  # a flag stays a flag
             else:
                 numeric.append(NumericFeature(name, *_widened(low, high), fill))

@@ -267,18 +267,19 @@ def train(
     missing_tokens = frozenset(
         v.strip().lower() for v in (schema or SchemaChoices()).missing_values
     )
-    fields, targets, skipped = [], [], 0
+    fields, targets, unlabelled = [], [], []
     for row in rows:
         text = row.cells[target]
-        if text.strip().lower() in missing_tokens:
-            skipped += 1
-            continue
         try:
+            if text.strip().lower() in missing_tokens:
+                unlabelled.append(chosen.derive(row.cells))
+                continue
             value = parse_number(target, text, positive=transform == "log")
             fields.append(chosen.derive(row.cells))
         except FieldError as error:
             raise error.at(row, table.path) from None
         targets.append(value)
+    skipped = len(unlabelled)
     if len(fields) < folds * 2:
         raise DataError(
             f"only {len(fields)} rows with a target: too few to train and cross-validate",
@@ -325,7 +326,12 @@ def train(
 
     # The model written: spec and weights from every row with a target.
     spec = FeatureSpec.fit(
-        chosen, fields, table_target, frac_bits=frac_bits, min_category_count=min_category_count
+        chosen,
+        fields,
+        table_target,
+        frac_bits=frac_bits,
+        min_category_count=min_category_count,
+        unlabelled=unlabelled,
     )
     pipeline = fit(np.array([spec.vectorize(f) for f in fields]), y_all)
     weights, intercept = _fold_scaling(pipeline)

@@ -285,3 +285,29 @@ def test_impute_error_and_missing_indicators(tmp_path: Path, keys: Path) -> None
         )
     )
     assert f"{data}: row 3" in line and "column 'size'" in line and "missing value" in line
+
+
+def test_delimiter_and_encoding_options_reach_the_reader(tmp_path: Path) -> None:
+    data = write(tmp_path / "euro.csv", messy_rows(), delimiter=";", bom=True)
+    line = one_line_error(
+        ppml(
+            "train",
+            "--data",
+            data,
+            "--target",
+            "price",
+            "--out",
+            tmp_path / "m",
+            "--delimiter",
+            ",",
+        )
+    )
+    assert "missing column 'price'" in line and "read as comma-separated" in line
+    latin = tmp_path / "latin.csv"
+    rows = messy_rows()
+    rows[1][3] = "rosé"
+    with open(latin, "w", newline="", encoding="latin-1") as handle:
+        csv.writer(handle, delimiter="\t").writerows(rows)
+    ok("train", "--data", latin, "--target", "price", "--out", tmp_path / "m",
+       "--encoding", "latin-1", "--delimiter", "tab")  # fmt: skip
+    assert "price" in FeatureSpec.load(tmp_path / "m" / "features.json").target.name

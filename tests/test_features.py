@@ -228,3 +228,11 @@ def test_generic_recipe() -> None:
         spec.vectorize(recipe.derive({"x": "2", "colour": "blue"})), [2.0, 1.0, 0.0]
     )
     assert FeatureSpec.parse(json.dumps(spec.to_document()).encode()) == spec
+
+
+def test_an_older_spec_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    document = trained_spec().to_document()
+    document["version"] = 2
+    (tmp_path / "features.json").write_text(json.dumps(document))
+    with pytest.raises(FileFormatError, match=r"version 2 is not supported.*re-run ppml train"):
+        FeatureSpec.load(tmp_path / "features.json")

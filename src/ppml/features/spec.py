@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from ppml.encoding import FixedPoint
 from ppml.encoding.packing import slot_bits_for
-from ppml.errors import DataError, FileFormatError
+from ppml.errors import DataError, FileFormatError, UnsupportedVersionError
 from ppml.features.recipes import FieldError, Fields, Recipe, recipe_from_parameters
 from ppml.features.table import CsvOptions, CsvTable, Row
 from ppml.fileio import write_atomic
@@ -451,13 +451,20 @@ class FeatureSpec:
     @classmethod
     def parse(cls, data: bytes, path: str | Path | None = None) -> FeatureSpec:
         """Parse a spec document, checking that its id matches its content."""
-        document = parse_document(
-            data,
-            path,
-            expected_format=SPEC_FORMAT,
-            supported_versions=frozenset({SPEC_VERSION}),
-            error=FileFormatError,
-        )
+        try:
+            document = parse_document(
+                data,
+                path,
+                expected_format=SPEC_FORMAT,
+                supported_versions=frozenset({SPEC_VERSION}),
+                error=FileFormatError,
+            )
+        except UnsupportedVersionError as error:
+            # Version 2 specs had no fills, no "other" feature and another id: a model
+            # trained for one cannot be served for version 3 queries either.
+            raise UnsupportedVersionError(
+                error.path, f"{error.problem}; re-run ppml train to write this version"
+            ) from None
         try:
             spec = _spec_from_document(document)
         except (KeyError, TypeError, ValueError) as error:

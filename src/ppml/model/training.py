@@ -388,7 +388,12 @@ def _describe(
             report.categories_merged = distinct[feature.name] - len(feature.categories)
             if feature.other:
                 report.note = (report.note + "; " if report.note else "") + (
-                    f"{report.categories_merged} rare categories share one 'other' feature"
+                    f"{report.categories_merged} rare "
+                    + (
+                        "category goes into the 'other' feature"
+                        if report.categories_merged == 1
+                        else "categories share one 'other' feature"
+                    )
                 )
     warnings = []
     if skipped:

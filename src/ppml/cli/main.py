@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ppml import __version__
-from ppml.cli import demo, keys, roles, service
+from ppml.cli import demo, keys, price, roles, service
 from ppml.cli.console import stderr
 from ppml.errors import DataError, FileFormatError, PassphraseError, PpmlError
 
@@ -39,6 +39,7 @@ app.command("train", rich_help_panel="Server")(roles.train)
 app.command("predict", rich_help_panel="Server")(roles.predict)
 app.command("serve", rich_help_panel="Server")(service.serve)
 app.command("query", rich_help_panel="Customer")(service.query)
+app.command("price", rich_help_panel="Customer")(price.price)
 app.add_typer(keys.app, name="keys", rich_help_panel="Keys")
 app.command("demo", rich_help_panel="Try it")(demo.demo)
 

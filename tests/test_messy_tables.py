@@ -311,3 +311,31 @@ def test_delimiter_and_encoding_options_reach_the_reader(tmp_path: Path) -> None
     ok("train", "--data", latin, "--target", "price", "--out", tmp_path / "m",
        "--encoding", "latin-1", "--delimiter", "tab")  # fmt: skip
     assert "price" in FeatureSpec.load(tmp_path / "m" / "features.json").target.name
+
+
+def test_param_values_are_read_without_evaluating_anything() -> None:
+    from ppml.cli.roles import _parse_params
+
+    assert _parse_params(
+        [
+            "fit_intercept=False",
+            "copy_X=True",
+            "random_state=None",
+            "max_iter=200",
+            "alpha=1e-3",
+            "solver='lbfgs'",
+            "quantiles=[0.1, 0.9]",
+            "solver2=lbfgs",
+            "expression=__import__('os').getcwd()",
+        ]
+    ) == {
+        "fit_intercept": False,
+        "copy_X": True,
+        "random_state": None,
+        "max_iter": 200,
+        "alpha": 1e-3,
+        "solver": "lbfgs",
+        "quantiles": [0.1, 0.9],
+        "solver2": "lbfgs",
+        "expression": "__import__('os').getcwd()",
+    }

@@ -26,6 +26,14 @@ JobsOption = Annotated[
     int | None,
     typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
 ]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Refuse the input if a row has a category the spec does not list, or an "
+        "unusual value (default: warn with counts and encode as the spec says).",
+    ),
+]
 DelimiterOption = Annotated[
     str | None,
     typer.Option(

@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from ppml.cli.console import info, stderr
+from ppml.cli.options import StrictOption
 from ppml.cli.passphrase import existing_passphrase
 from ppml.cli.roles import FEATURES_FILENAME, MODEL_FILENAME
 from ppml.cli.service import TOKEN_ENV
@@ -91,14 +92,7 @@ def price(
             "no --set is given and standard input is a terminal).",
         ),
     ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Refuse the row if it has a category the spec does not list, or an unusual "
-            "value (default: warn and encode as the spec says).",
-        ),
-    ] = False,
+    strict: StrictOption = False,
     as_json: Annotated[
         bool,
         typer.Option("--json", help='Print {"prediction": ..., "spec_id": ...} instead.'),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +13,7 @@ from ppml.cli.options import (
     DelimiterOption,
     EncodingOption,
     JobsOption,
+    StrictOption,
     csv_options,
     output_name,
     progress_bar,
@@ -21,7 +21,7 @@ from ppml.cli.options import (
 )
 from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
-from ppml.errors import SettingError
+from ppml.errors import MalformedJsonError, SettingError
 from ppml.features.columns import DEFAULT_MISSING_VALUES, FILL_STRATEGIES, FillStrategy
 from ppml.features.recipes import GenericRecipe
 from ppml.features.schema import SchemaChoices
@@ -36,7 +36,7 @@ from ppml.features.table import CsvTable
 from ppml.fileio import write_atomic
 from ppml.model.linear import LinearModel
 from ppml.roles import customer, server
-from ppml.wire.document import dump_document
+from ppml.wire.document import dump_document, load_json
 from ppml.wire.keyfile import load_private_key, load_public_key
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ CARD_MARKDOWN_FILENAME = "card.md"
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs; values are Python literals (True, None, 1e-3, 'text'), and a
-    value that is not one is taken as text (solver=lbfgs)."""
+    """``NAME=VALUE`` pairs; values read as Python writes them (True, False, None, 1e-3,
+    'text'), or as JSON (lists, objects); any other value is the text itself (solver=lbfgs)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         name, separator, text = pair.partition("=")
@@ -61,11 +61,31 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
             raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--param")
         if len(text) > MAX_PARAM_BYTES:
             raise typer.BadParameter(f"the value of {name} is too long", param_hint="--param")
-        try:
-            params[name] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            params[name] = text  # not a literal: the text itself
+        params[name] = _param_value(text.strip())
     return params
+
+
+_PYTHON_CONSTANTS: dict[str, Any] = {"True": True, "False": False, "None": None}
+
+
+def _param_value(text: str) -> Any:
+    """One ``--param`` value: a Python constant, a number, a quoted string, JSON, or the text.
+
+    Nothing is evaluated: each form is recognised by the parser made for it.
+    """
+    if text in _PYTHON_CONSTANTS:
+        return _PYTHON_CONSTANTS[text]
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    try:
+        return load_json(text.encode("utf-8"), max_bytes=MAX_PARAM_BYTES)
+    except MalformedJsonError:
+        return text
 
 
 def _parse_fill(entries: list[str]) -> dict[str, FillStrategy]:
@@ -262,20 +282,7 @@ def _print_schema(result: TrainingResult) -> None:
     for heading in ("column", "type", "missing", "unusual", "categories", "fill", "note"):
         schema.add_column(heading, justify="right" if heading in ("missing", "unusual") else "left")
     for report in result.schema:
-        categories = (
-            f"{report.categories_kept} kept, {report.categories_merged} merged"
-            if report.categories_kept is not None
-            else ""
-        )
-        schema.add_row(
-            report.name,
-            report.role,
-            str(report.missing),
-            str(report.unusual),
-            categories,
-            report.fill or "",
-            report.note,
-        )
+        schema.add_row(*report.cells())
     stdout.print(schema)
 
 
@@ -288,10 +295,7 @@ def _print_scores(result: TrainingResult) -> None:
         table.add_column(heading, justify="left" if heading == "evaluation" else "right")
     if log:
         table.add_column(f"R² (log {target})", justify="right")
-    scored = [(f"{result.folds}-fold CV", result.evaluation_rows, result.cross_validation)]
-    if result.holdout is not None:
-        scored.append(("held out", result.holdout_rows, result.holdout))
-    for name, rows, metrics in scored:
+    for name, rows, metrics in result.scores():
         cells = [
             name,
             str(rows),
@@ -334,14 +338,7 @@ def encrypt(
     pack: Annotated[
         bool, typer.Option("--pack/--no-pack", help="Pack several rows into each ciphertext.")
     ] = True,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Refuse the file if a row has a category the spec does not list, or an "
-            "unusual value (default: warn with counts and encode as the spec says).",
-        ),
-    ] = False,
+    strict: StrictOption = False,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     jobs: JobsOption = None,

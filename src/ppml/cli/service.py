@@ -14,6 +14,7 @@ from ppml.cli.options import (
     DelimiterOption,
     EncodingOption,
     JobsOption,
+    StrictOption,
     csv_options,
     output_name,
     progress_bar,
@@ -272,14 +273,7 @@ def query(
             help="Copy this input column onto each prediction (repeatable); it is never sent.",
         ),
     ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Refuse the file if a row has a category the spec does not list, or an "
-            "unusual value (default: warn with counts and encode as the spec says).",
-        ),
-    ] = False,
+    strict: StrictOption = False,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     jobs: JobsOption = None,

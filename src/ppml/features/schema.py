@@ -63,6 +63,23 @@ class ColumnReport:
     fill: str | None = None
     note: str = ""
 
+    def cells(self) -> tuple[str, ...]:
+        """The report as a table row: name, type, missing, unusual, categories, fill, note."""
+        categories = (
+            f"{self.categories_kept} kept, {self.categories_merged} merged"
+            if self.categories_kept is not None
+            else ""
+        )
+        return (
+            self.name,
+            self.role,
+            str(self.missing),
+            str(self.unusual),
+            categories,
+            self.fill or "",
+            self.note,
+        )
+
     def to_document(self) -> dict[str, Any]:
         """The report as the model card stores it."""
         return {

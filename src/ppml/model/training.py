@@ -103,6 +103,13 @@ class TrainingResult:
             "warnings": list(self.warnings),
         }
 
+    def scores(self) -> list[tuple[str, int, Metrics]]:
+        """Each evaluation: its name, the rows it scored, and the metrics."""
+        scored = [(f"{self.folds}-fold CV", self.evaluation_rows, self.cross_validation)]
+        if self.holdout is not None:
+            scored.append(("held out", self.holdout_rows, self.holdout))
+        return scored
+
     def card_markdown(self) -> str:
         """The model card for people."""
         target = self.spec.target
@@ -121,10 +128,7 @@ class TrainingResult:
             "| evaluation | rows | R² | MAE | RMSE |" + (" R² (log) |" if log else ""),
             "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if log else ""),
         ]
-        scored = [(f"{self.folds}-fold CV", self.evaluation_rows, self.cross_validation)]
-        if self.holdout is not None:
-            scored.append(("held out", self.holdout_rows, self.holdout))
-        for name, rows, metrics in scored:
+        for name, rows, metrics in self.scores():
             log_cell = f" {metrics.log_r2:.4f} |" if metrics.log_r2 is not None else ""
             lines.append(
                 f"| {name} | {rows} | {metrics.r2:.4f} | {metrics.mae:,.4g} | "
@@ -134,19 +138,12 @@ class TrainingResult:
             "",
             "## Columns",
             "",
-            "| column | type | missing | unusual | categories kept / merged | fill | note |",
+            "| column | type | missing | unusual | categories | fill | note |",
             "| --- | --- | ---: | ---: | --- | --- | --- |",
         ]
         for report in self.schema:
-            categories = (
-                f"{report.categories_kept} / {report.categories_merged}"
-                if report.categories_kept is not None
-                else ""
-            )
-            lines.append(
-                f"| `{report.name}` | {report.role} | {report.missing} | {report.unusual} | "
-                f"{categories} | {report.fill or ''} | {report.note} |"
-            )
+            name, *cells = report.cells()
+            lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
         if self.warnings:
             lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in self.warnings]
         return "\n".join(lines) + "\n"

@@ -73,6 +73,10 @@ class Recipe(Protocol):
         """How a missing value of ``field`` is filled in (None: it never is)."""
         ...
 
+    def source_column(self, field: str) -> str:
+        """The input column messages name for a problem with ``field``."""
+        ...
+
 
 def parse_number(column: str, text: str, *, unit: str = "", positive: bool = False) -> float:
     """Read a finite number, optionally followed by ``unit`` ("8GB", "1.37kg")."""
@@ -214,6 +218,10 @@ class LaptopRecipe:
         """Laptop rows are complete: a missing or unreadable cell is an error."""
         return None
 
+    def source_column(self, field: str) -> str:
+        """Laptop fields are parsed from several columns at once: the field names itself."""
+        return field
+
     def derive(self, cells: Mapping[str, str]) -> Fields:
         """Parse one laptop row into fields."""
         inches = parse_number("Inches", cells["Inches"], positive=True)
@@ -353,6 +361,10 @@ class GenericRecipe:
     def column_of(self, field: str) -> Column:
         """The column a field comes from."""
         return self._by_field[field]
+
+    def source_column(self, field: str) -> str:
+        """The column a field comes from."""
+        return self.column_of(field).name
 
     def fill_strategy(self, field: str) -> FillStrategy | None:
         """The fill of the field's column (None for indicators, which are never missing)."""

@@ -93,7 +93,6 @@ class EncodingReport:
     missing) and categories the spec does not list.
     """
 
-    rows: int = 0
     filled: Counter[str] = dataclass_field(default_factory=Counter)
     unusual: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
     unseen: dict[str, Counter[str]] = dataclass_field(default_factory=dict)
@@ -317,23 +316,23 @@ class FeatureSpec:
         categories are counted in ``report``, or refused with ``strict``.
         """
         numbers, categories, unusual = fields
-        if unusual and (strict or report is not None):
+        if unusual and strict:
             column, text = next(iter(unusual.items()))
-            if strict:
-                raise FieldError(column, text, "", problem=f"unusual value {text!r} in {column!r}")
-            assert report is not None
+            raise FieldError(column, text, "", problem=f"unusual value {text!r} in {column!r}")
+        if report is not None:
             for column, text in unusual.items():
                 report.note(report.unusual, column, text.strip())
+        filled: set[str] = set()  # columns, once each: a date column gives several fields
         vector = []
         for feature in self.numeric:
             value = numbers[feature.name]
             if math.isnan(value):
-                value = self._filled(feature.name, feature.fill, report)
+                value = self._filled(feature.name, feature.fill, filled)
             vector.append(value)
         for field in self.categorical:
             category = categories[field.name]
             if category is None:
-                category = self._filled(field.name, field.fill, report)
+                category = self._filled(field.name, field.fill, filled)
             elif category not in field.categories and field.name not in unusual:
                 if strict:
                     raise FieldError(
@@ -346,21 +345,22 @@ class FeatureSpec:
                     report.note(report.unseen, field.name, category)
                     report.has_other[field.name] = field.other
             vector.extend(field.encode(category))
+        if report is not None:
+            report.filled.update(filled)
         return np.array(vector, dtype=np.float64)
 
-    def _filled(self, name: str, fill: _Fill | None, report: EncodingReport | None) -> _Fill:
-        """``fill`` for a missing ``name``, counted in ``report``; refused where there is none."""
-        column = getattr(self.recipe, "column_of", None)
-        source = column(name).name if column is not None else name
+    def _filled(self, name: str, fill: _Fill | None, filled: set[str]) -> _Fill:
+        """``fill`` for a missing field, its column noted in ``filled``; refused where there
+        is none."""
+        column = self.recipe.source_column(name)
         if fill is None:
             raise FieldError(
-                source,
+                column,
                 "",
                 "",
-                problem=f"a missing value in {source!r}, which the spec does not fill",
+                problem=f"a missing value in {column!r}, which the spec does not fill",
             )
-        if report is not None and not name.endswith((":year", ":month", ":day_of_week")):
-            report.filled[source] += 1
+        filled.add(column)
         return fill
 
     def check_bounds(self, vector: NDArray[np.float64]) -> None:
@@ -389,8 +389,6 @@ class FeatureSpec:
             self.check_bounds(vector)
         except FieldError as error:
             raise error.at(row, path) from None
-        if report is not None:
-            report.rows += 1
         return vector
 
     def transform_table(

@@ -450,8 +450,15 @@ def decrypt(
         table = CsvTable(data, id_columns, csv_options(delimiter, encoding))
         ids = customer.read_ids(table, id_columns)
     with progress_bar("decrypting") as progress:
-        predictions = customer.decrypt_predictions(
-            key, input_result, query=query, spec=spec, jobs=jobs, progress=progress
+        count = customer.decrypt_file(
+            key,
+            input_result,
+            out,
+            query=query,
+            spec=spec,
+            jobs=jobs,
+            progress=progress,
+            ids=ids,
+            id_columns=id_columns,
         )
-        count = customer.write_predictions(out, predictions, ids=ids, id_columns=id_columns)
     info(f"decrypted {count} predictions -> {output_name(out)}")

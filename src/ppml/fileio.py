@@ -53,7 +53,26 @@ def file_mode(mode: int) -> int:
     return mode if mode == PRIVATE_FILE_MODE else mode & ~current_umask()
 
 
-STDOUT = "-"
+STANDARD_STREAM = "-"
+"""The file name that stands for standard input (when read) or standard output (when written)."""
+
+
+def is_standard_stream(path: str | Path) -> bool:
+    """Whether ``path`` names standard input or output."""
+    return str(path) == STANDARD_STREAM
+
+
+def spool_stdin() -> IO[bytes]:
+    """Standard input, read once into an anonymous private file, positioned at its start.
+
+    Standard input cannot be reopened, while readers here validate a file
+    before they use it (two passes); the spool can be read any number of times.
+    """
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it)
+    shutil.copyfileobj(sys.stdin.buffer, spool)
+    spool.flush()
+    spool.seek(0)
+    return spool
 
 
 @contextlib.contextmanager
@@ -84,7 +103,7 @@ def _atomic_file(
     the bytes are held in an anonymous file and copied there only on success,
     so a failed step prints nothing.
     """
-    if str(path) == STDOUT:
+    if is_standard_stream(path):
         with _stdout_on_success(binary) as handle:
             yield handle
         return

@@ -21,6 +21,7 @@ from ppml.cli.console import info, stderr
 from ppml.errors import SettingError
 from ppml.features.spec import EncodingReport
 from ppml.features.table import CsvOptions, parse_delimiter
+from ppml.fileio import is_standard_stream
 
 JobsOption = Annotated[
     int | None,
@@ -99,4 +100,4 @@ def report_encoding(report: EncodingReport) -> None:
 
 def output_name(path: Path) -> str:
     """An output path as messages name it."""
-    return "standard output" if str(path) == "-" else str(path)
+    return "standard output" if is_standard_stream(path) else str(path)

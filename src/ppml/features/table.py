@@ -14,18 +14,13 @@ import codecs
 import csv
 import io
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ppml.errors import DataError, SettingError
-
-STDIN = "-"
-"""The name that stands for standard input (and, for outputs, standard output)."""
+from ppml.fileio import is_standard_stream, spool_stdin
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SNIFF_BYTES = 64 << 10
@@ -81,14 +76,9 @@ class _Source:
 
     @classmethod
     def of(cls, source: str | Path) -> _Source:
-        if str(source) == STDIN:
-            # Standard input is read once, into an anonymous private file, so the
-            # table can be validated before it is encrypted (two passes).
-            spool = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the table)
-            shutil.copyfileobj(sys.stdin.buffer, spool)
-            spool.flush()  # read back through another descriptor
+        if is_standard_stream(source):
             made = cls("<stdin>", None)
-            made._spool = spool
+            made._spool = spool_stdin()  # lives as long as the table
             return made
         return cls(str(source), Path(source))
 

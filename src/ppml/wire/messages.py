@@ -16,9 +16,6 @@ import contextlib
 import hashlib
 import json
 import secrets
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +35,7 @@ from ppml.errors import (
     SpecMismatchError,
     UnsupportedVersionError,
 )
-from ppml.fileio import atomic_text_writer
+from ppml.fileio import atomic_text_writer, is_standard_stream, spool_stdin
 from ppml.wire.document import DocumentReader, dump_document, load_json
 from ppml.wire.keyfile import PUBLIC_KEY_FORMAT, parse_public_key, public_key_document
 
@@ -211,9 +208,6 @@ class BlockFileWriter:
         self._stack.__exit__(kind, error, trace)
 
 
-STDIN = "-"
-
-
 class BlockFileReader:
     """Reads a block file line by line, checking framing, order and the trailer."""
 
@@ -221,12 +215,9 @@ class BlockFileReader:
         self.path: str | Path = Path(path)
         self._handle: IO[bytes]
         try:
-            if str(path) == STDIN:
-                # Read once, from the start: standard input cannot be reopened.
+            if is_standard_stream(path):
                 self.path = "<stdin>"
-                self._handle = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-                shutil.copyfileobj(sys.stdin.buffer, self._handle)
-                self._handle.seek(0)
+                self._handle = spool_stdin()  # closed by close()
             else:
                 self._handle = open(self.path, "rb")  # noqa: SIM115 (closed by close())
         except FileNotFoundError:

@@ -70,7 +70,8 @@ def ppml_pipeline(
 
 
 def check_correct(spec: FeatureSpec, model: LinearModel, rows: Path, prices: Path) -> float:
-    expected = spec.target.inverse(model.predict(customer.read_inputs(spec, rows)))
+    scores = model.decision_function(customer.read_inputs(spec, rows))
+    expected = spec.output.inverse_link(scores)[:, 0]
     obtained = np.loadtxt(prices, skiprows=1, ndmin=1)
     worst = float(np.max(np.abs(obtained - expected) / np.abs(expected)))
     if not worst < TOLERANCE:
@@ -96,17 +97,18 @@ def phe_job(
             json.dumps([{"v": str(e.ciphertext()), "e": e.exponent} for e in encrypted])
         )
         start = time.perf_counter()
-        total = encrypted[0] * float(model.weights[0])
-        for number, weight in zip(encrypted[1:], model.weights[1:], strict=True):
+        (weights,), (intercept,) = model.weights, model.intercepts
+        total = encrypted[0] * float(weights[0])
+        for number, weight in zip(encrypted[1:], weights[1:], strict=True):
             total = total + number * float(weight)
-        total = total + float(model.intercept)
+        total = total + float(intercept)
         answer = total.ciphertext()  # obfuscated, as a server must send it
         predict_s += time.perf_counter() - start
         wire_bytes += len(json.dumps({"v": str(answer), "e": total.exponent}))
         start = time.perf_counter()
         value = phe_private.decrypt(total)
         decrypt_s += time.perf_counter() - start
-        expected = float(model.predict(row[None, :])[0])
+        expected = float(model.decision_function(row)[0, 0])
         worst = max(worst, abs(value - expected) / abs(expected))
     count = len(inputs)
     return {
@@ -211,17 +213,18 @@ def weight_timing(
     """
     encoded = server.EncodedModel.build(spec, model)
     layout = customer.query_layout(spec, private_key.public_key.bits)
-    ciphertexts = [private_key.encrypt(j) for j in range(len(encoded.weights))]
+    (trained,) = encoded.weights
+    ciphertexts = [private_key.encrypt(j) for j in range(len(trained))]
     rng = random.Random(7)
     top = 1 << (encoded.exponent_bits - 1)
     variants = {
-        "trained": encoded.weights,
-        "all_zero": tuple([top] + [0] * (len(encoded.weights) - 1)),
-        "random": tuple(rng.randrange(-top, top) for _ in encoded.weights),
+        "trained": trained,
+        "all_zero": tuple([top] + [0] * (len(trained) - 1)),
+        "random": tuple(rng.randrange(-top, top) for _ in trained),
     }
     seconds = {}
     for name, weights in variants.items():
-        model_variant = dataclasses.replace(encoded, weights=weights)
+        model_variant = dataclasses.replace(encoded, weights=(weights,))
         runs = []
         for _ in range(30):
             start = time.perf_counter()

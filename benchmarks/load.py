@@ -137,7 +137,8 @@ def build_material(folder: Path, rows: int, bits: int) -> tuple[Material, Path]:
         material.queries.append(query)
         material.bodies.append(query.read_bytes())
         inputs = customer.read_inputs(trained.spec, sample)
-        material.expected.append(trained.spec.target.inverse(trained.model.predict(inputs)))
+        scores = trained.model.decision_function(inputs)
+        material.expected.append(trained.spec.output.inverse_link(scores)[:, 0])
     _, big_key = generate_keypair(4096)
     spec = trained.spec
     for name, use, rows in (

@@ -169,16 +169,6 @@ def test_phe_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "exactly one" in capsys.readouterr().err
 
 
-def test_demo_runs(tmp_path: Path) -> None:
-    code, out, err = run_cli("demo", "--bits", "2048", "--rows", "3", "--workdir", str(tmp_path))
-    assert code == 0, err
-    assert "encrypted flow" in out and "largest relative difference" in err
-    customer = tmp_path / "customer"
-    assert stat.filemode((customer / "keys" / "private_key.json").stat().st_mode) == "-rw-------"
-    # Each role's folder holds only its own secrets.
-    assert not (customer / "model.json").exists() and not list((tmp_path / "server").rglob("*key*"))
-
-
 def test_keys_show_says_whether_the_key_is_proven(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,7 +104,8 @@ def test_decrypted_prices_match_the_plaintext_model(flow: dict[str, Path]) -> No
         prices = np.array([float(row["prediction"]) for row in reader])
     spec = FeatureSpec.load(server / "model" / "features.json")
     model = LinearModel.load(server / "model" / "model.json")
-    expected = spec.target.inverse(model.predict(read_inputs(spec, customer / "laptops.csv")))
+    scores = model.decision_function(read_inputs(spec, customer / "laptops.csv"))
+    expected = spec.output.inverse_link(scores)[:, 0]
     assert prices.shape == (SAMPLE_ROWS,)
     assert np.max(np.abs(prices - expected) / expected) < 1e-9
 
@@ -179,17 +180,17 @@ class TestRefusals:
     def test_tampered_result_ciphertext(self, flow: dict[str, Path], tmp_path: Path) -> None:
         lines = (flow["customer"] / "result.json").read_text().splitlines()
         block = json.loads(lines[1])
-        width = len(base64.b64decode(block["ciphertext"]))
+        width = len(base64.b64decode(block["ciphertexts"][0]))
         # 1 is a valid ciphertext of 0, never a genuine answer: without the mask's
         # offset, the unmasked top slot is -2^(s-1), beyond every slot's bound.
-        block["ciphertext"] = base64.b64encode((1).to_bytes(width, "big")).decode()
+        block["ciphertexts"] = [base64.b64encode((1).to_bytes(width, "big")).decode()]
         lines[1] = json.dumps(block)
         tampered = tmp_path / "result.json"
         tampered.write_text("\n".join(lines) + "\n")
         out = tmp_path / "prices.csv"
         line = refused(out, "decrypt", "--private-key", flow["customer"] / "keys" / "private_key.json",
                        *_record(flow), "--input", tampered, "--out", out)  # fmt: skip
-        assert "block 1 decrypts outside the predictions' bound" in line
+        assert "block 1 decrypts outside the scores' bound" in line
 
     @pytest.mark.parametrize("which", ["query", "result"])
     def test_truncated_files(self, flow: dict[str, Path], tmp_path: Path, which: str) -> None:
@@ -218,7 +219,9 @@ class TestRefusals:
         out = tmp_path / "model" / "model.json"
         line = refused(out, "train", "--data", laptops_csv(), "--target", "Price", "--out", out.parent,
                        "--estimator", "RandomForestRegressor")  # fmt: skip
-        assert "not a regressor of sklearn.linear_model" in line
+        assert (
+            "not a linear model ppml can compute exactly" in line and "LogisticRegression" in line
+        )
 
 
 def test_generic_csv_through_the_cli(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from ppml.crypto import PrivateKey, PublicKey
 from ppml.errors import DataError, ServiceError
-from ppml.features import FeatureSpec, GenericRecipe, Target
+from ppml.features import FeatureSpec, GenericRecipe, Output
 from ppml.features.spec import NumericFeature
 from ppml.service.client import _send, query_service
 
@@ -56,9 +56,9 @@ def test_an_error_without_a_json_body_names_the_status() -> None:
 def _spec(high: float) -> FeatureSpec:
     names = ("x",)
     spec = FeatureSpec(
-        GenericRecipe.of(names, ()), (NumericFeature("x", 0.0, high),), (), Target("y")
+        GenericRecipe.of(names, ()), (NumericFeature("x", 0.0, high),), (), Output.regression("y")
     )
-    return dataclasses.replace(spec, slot_bits=spec.required_slot_bits([1.0], 0.0))
+    return dataclasses.replace(spec, slot_bits=spec.required_slot_bits([[1.0]], [0.0]))
 
 
 def test_a_pinned_spec_is_checked_before_anything_is_sent(

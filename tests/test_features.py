@@ -11,7 +11,7 @@ import pytest
 
 from ppml.datasets import laptops_csv
 from ppml.errors import DataError, FileFormatError
-from ppml.features import CsvTable, FeatureSpec, GenericRecipe, LaptopRecipe, Target
+from ppml.features import CsvTable, FeatureSpec, GenericRecipe, LaptopRecipe, Output
 from ppml.features.recipes import FieldError
 from ppml.features.spec import EncodingReport, fields_of_table
 
@@ -158,7 +158,7 @@ def trained_spec() -> FeatureSpec:
     if not _SPEC:
         table = CsvTable(laptops_csv(), LaptopRecipe.input_columns)
         fields = [f for _, f in fields_of_table(LaptopRecipe(), table)]
-        _SPEC.append(FeatureSpec.fit(LaptopRecipe(), fields, Target("Price", "log")))
+        _SPEC.append(FeatureSpec.fit(LaptopRecipe(), fields, Output.regression("Price", "exp")))
     return _SPEC[0]
 
 
@@ -221,7 +221,7 @@ def test_generic_recipe() -> None:
     spec = FeatureSpec.fit(
         recipe,
         [recipe.derive({"x": "1", "colour": "red"}), recipe.derive({"x": "3", "colour": "blue"})],
-        Target("y"),
+        Output.regression("y"),
         min_category_count=1,
     )
     np.testing.assert_array_equal(

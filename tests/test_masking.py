@@ -15,7 +15,7 @@ from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
 from ppml.encoding.masking import precision_noise, result_mask, unmask, used_bits
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import PlaintextOverflowError
-from ppml.features import FeatureSpec, GenericRecipe, Target
+from ppml.features import FeatureSpec, GenericRecipe, Output
 from ppml.features.spec import NumericFeature
 from ppml.model import LinearModel
 from ppml.roles import customer, server
@@ -72,12 +72,12 @@ def _model(precision_digits: int | None) -> tuple[FeatureSpec, LinearModel]:
         GenericRecipe.of(names, ()),
         (NumericFeature("a", 0.0, 100.0), NumericFeature("b", -5.0, 5.0)),
         (),
-        Target("y"),
+        Output.regression("y"),
         precision_digits=precision_digits,
     )
     weights, intercept = [0.3125, -2.75], 10.0
-    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits(weights, intercept))
-    return spec, LinearModel(spec.spec_id, spec.feature_names, tuple(weights), intercept)
+    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits([weights], [intercept]))
+    return spec, LinearModel(spec.spec_id, spec.feature_names, (tuple(weights),), (intercept,))
 
 
 def _price(
@@ -115,7 +115,7 @@ def test_the_precision_cap_adds_bounded_noise_and_is_off_by_default(
 
     capped_spec, capped_model = _model(3)
     assert capped_spec.spec_id != exact_spec.spec_id  # the cap is public, part of the spec
-    bound = capped_spec.prediction_bound(capped_model.weights, capped_model.intercept)
+    bound = capped_spec.prediction_bound(capped_model.weights, capped_model.intercepts)
     amplitude = capped_spec.prediction_fixed_point.decode(capped_spec.noise_amplitude(bound))
     assert amplitude == pytest.approx(bound / 2**88 / 1000, rel=1e-6)
     noisy = _price(capped_spec, capped_model, keypair, tmp_path)

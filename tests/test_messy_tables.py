@@ -198,7 +198,7 @@ def test_round_trip_through_stdin_and_stdout_with_ids(
     model = LinearModel.load(folder / "model" / "model.json")
     from ppml.roles.customer import read_inputs
 
-    expected = model.predict(read_inputs(spec, data))
+    expected = model.decision_function(read_inputs(spec, data))[:, 0]
     np.testing.assert_allclose(
         [float(row["prediction"]) for row in table], expected, rtol=1e-9, atol=1e-9
     )
@@ -310,7 +310,7 @@ def test_delimiter_and_encoding_options_reach_the_reader(tmp_path: Path) -> None
         csv.writer(handle, delimiter="\t").writerows(rows)
     ok("train", "--data", latin, "--target", "price", "--out", tmp_path / "m",
        "--encoding", "latin-1", "--delimiter", "tab")  # fmt: skip
-    assert "price" in FeatureSpec.load(tmp_path / "m" / "features.json").target.name
+    assert "price" in FeatureSpec.load(tmp_path / "m" / "features.json").output.target
 
 
 def test_param_values_are_read_without_evaluating_anything() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ppml.crypto import KeyPolicy, generate_keypair
 from ppml.encoding.packing import PackingLayout, slot_bits_for
 from ppml.errors import DataError, FileFormatError, PlaintextOverflowError, SpecMismatchError
-from ppml.features import FeatureSpec, GenericRecipe, Target
+from ppml.features import FeatureSpec, GenericRecipe, Output
 from ppml.features.spec import NumericFeature
 from ppml.model import LinearModel
 from ppml.roles import customer, server
@@ -78,10 +78,10 @@ def _spec_and_model(
         GenericRecipe.of(names, ()),
         tuple(NumericFeature(n, lo, hi) for n, lo, hi in zip(names, lows, highs, strict=True)),
         (),
-        Target("y"),
+        Output.regression("y"),
     )
-    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits(weights, intercept))
-    return spec, LinearModel(spec.spec_id, spec.feature_names, tuple(weights), intercept)
+    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits([weights], [intercept]))
+    return spec, LinearModel(spec.spec_id, spec.feature_names, (tuple(weights),), (intercept,))
 
 
 def _predict(
@@ -153,8 +153,8 @@ def test_packed_equals_unpacked_and_plaintext(tmp_path: Path, case: Case) -> Non
     packed = _predict(spec, model, table, tmp_path, pack=True)
     unpacked = _predict(spec, model, table, tmp_path, pack=False)
     np.testing.assert_array_equal(packed, unpacked)
-    expected = model.predict(np.array(rows))
-    scale = np.abs(weights) @ np.maximum(np.abs(lows), np.abs(highs)) + abs(model.intercept) + 1
+    expected = model.decision_function(np.array(rows))[:, 0]
+    scale = np.abs(weights) @ np.maximum(np.abs(lows), np.abs(highs)) + abs(model.intercepts[0]) + 1
     assert np.all(np.abs(packed - expected) <= 1e-9 * scale)
 
 

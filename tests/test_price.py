@@ -64,7 +64,7 @@ def plaintext(model_dir: Path, cells: dict[str, str]) -> float:
     spec = FeatureSpec.load(model_dir / "features.json")
     model = LinearModel.load(model_dir / "model.json")
     row = Row(1, 2, {column: cells.get(column, "") for column in spec.recipe.input_columns})
-    return float(spec.target.inverse(model.predict(spec.transform_row(row)[None, :]))[0])
+    return float(spec.output.inverse_link(model.decision_function(spec.transform_row(row)))[0, 0])
 
 
 def price(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:

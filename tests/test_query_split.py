@@ -387,7 +387,7 @@ def _published(**changes: Any) -> bytes:
     document = {
         "max_rows": 20_000, "max_request_cost": 250_000, "max_body_bytes": 64 << 20,
         "max_header_bytes": 256 << 10, "min_key_bits": 2048, "max_key_bits": 4096,
-        "cost": {"reference_key_bits": 2048, "mask_units": 64, "key_units": 256},
+        "cost": {"scores": 1, "reference_key_bits": 2048, "mask_units": 64, "key_units": 256},
         "body": {"ciphertext_overhead_bytes": 4, "block_overhead_bytes": 1024,
                  "query_overhead_bytes": 4096},
     }  # fmt: skip
@@ -430,7 +430,8 @@ def test_requests_are_planned_within_every_limit(setup: dict[str, Any]) -> None:
         plan(10, min_key_bits=3072)
     with pytest.raises(ServiceError, match="lack a whole number 'mask_units'"):
         RequestLimits.parse(
-            _published(cost={"reference_key_bits": 2048, "key_units": 256}), "http://s.test"
+            _published(cost={"scores": 1, "reference_key_bits": 2048, "key_units": 256}),
+            "http://s.test",
         )
     with pytest.raises(ServiceError, match="lack a whole number 'max_rows'"):
         RequestLimits.parse(_published(max_rows=True), "http://s.test")

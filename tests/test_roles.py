@@ -101,7 +101,7 @@ def customer_decrypts(customer_dir: Path, result: Path, jobs: int = 1) -> np.nda
 def plaintext_prices(server_dir: Path, rows: Path) -> np.ndarray:
     spec = FeatureSpec.load(server_dir / "features.json")
     model = LinearModel.load(server_dir / "model.json")
-    return spec.target.inverse(model.predict(customer.read_inputs(spec, rows)))
+    return spec.output.inverse_link(model.decision_function(customer.read_inputs(spec, rows)))[:, 0]
 
 
 def first_rows(tmp_path: Path, count: int) -> Path:
@@ -232,8 +232,12 @@ def test_a_model_that_outgrows_the_layout_is_refused(
     server_dir, customer_dir = parties
     query = customer_encrypts(customer_dir, first_rows(tmp_path, 2))
     model = LinearModel.load(server_dir / "model.json")
-    heavy = LinearModel(
-        model.spec_id, model.feature_names, tuple(w * 1e6 for w in model.weights), model.intercept
+    heavy = LinearModel.from_arrays(
+        model.spec_id,
+        model.feature_names,
+        np.asarray(model.weights) * 1e6,
+        model.intercepts,
+        model.estimator,
     )
     heavy.save(tmp_path / "model.json")
     shutil.copy(server_dir / "features.json", tmp_path / "features.json")
@@ -269,9 +273,9 @@ def test_customer_refuses_the_result_of_another_query(
 @pytest.mark.parametrize(
     ("member", "value", "message"),
     [
-        ("frac_bits", 80, "scale or target disagree"),
+        ("frac_bits", 80, "scale or scores disagree"),
         ("bound_bits", 4000, "out of range"),
-        ("target", {"name": "Price", "transform": "none"}, "scale or target disagree"),
+        ("scores", 3, "scale or scores disagree"),
         ("layout", {"slots": 1, "slot_bits": 94}, "disagree with"),
         ("rows", 2, "disagree with"),
         ("query_sha256", "0" * 64, "SHA-256 mismatch"),
@@ -303,9 +307,9 @@ def test_tampered_result_is_detected(parties: tuple[Path, Path], tmp_path: Path)
     assert isinstance(private_key, PrivateKey)
     lines = result.read_text().splitlines()
     block = json.loads(lines[1])
-    width = len(base64.b64decode(block["ciphertext"]))
+    width = len(base64.b64decode(block["ciphertexts"][0]))
     forged = private_key.encrypt(12345) * (1 << 500)  # valid, but not a genuine prediction
-    block["ciphertext"] = base64.b64encode(forged.value.to_bytes(width, "big")).decode()
+    block["ciphertexts"] = [base64.b64encode(forged.value.to_bytes(width, "big")).decode()]
     lines[1] = json.dumps(block)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n")
@@ -354,7 +358,7 @@ def test_answers_hide_the_weights_even_from_a_customer_with_a_forged_djn_base(
     customer.encrypt_file(private_key.public_key, spec, first_rows(tmp_path, 1), query, jobs=1)
     result = server_predicts(server_dir, query)
     block = json.loads(result.read_text().splitlines()[1])
-    answer = int.from_bytes(base64.b64decode(block["ciphertext"]), "big")
+    answer = int.from_bytes(base64.b64decode(block["ciphertexts"][0]), "big")
     # The answer's randomness is a fresh uniform n-th residue, not +-(product of known masks).
     plaintext = private_key.raw_decrypt(private_key.public_key.ciphertext(answer))
     randomness = answer * pow(1 + plaintext * n, -1, n * n) % (n * n)

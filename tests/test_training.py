@@ -14,7 +14,7 @@ from ppml.datasets import laptops_csv
 from ppml.errors import DataError, SettingError
 from ppml.features import GenericRecipe, LaptopRecipe
 from ppml.model import LinearModel
-from ppml.model.training import TrainingResult, make_estimator, train
+from ppml.model.training import Metrics, TrainingResult, make_estimator, train
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def laptops() -> TrainingResult:
 
 def test_laptop_model_quality(laptops: TrainingResult) -> None:
     assert isinstance(laptops.spec.recipe, LaptopRecipe)
-    assert laptops.spec.target.transform == "log"
+    assert laptops.spec.output.function == "exp"
     assert laptops.cross_validation.log_r2 is not None
     assert laptops.cross_validation.log_r2 >= 0.83
     assert laptops.holdout is not None and laptops.holdout.log_r2 is not None
@@ -32,7 +32,7 @@ def test_laptop_model_quality(laptops: TrainingResult) -> None:
     # Scored on held-out rows, then refitted on every row.
     assert laptops.evaluation_rows + laptops.holdout_rows == laptops.training_rows == 1303
     # Collinear indicators (every Apple runs macOS) must not blow the weights up.
-    assert max(abs(w) for w in laptops.model.weights) < 100
+    assert np.max(np.abs(laptops.model.weights)) < 100
 
 
 def test_folded_weights_reproduce_the_pipeline(laptops: TrainingResult) -> None:
@@ -40,7 +40,7 @@ def test_folded_weights_reproduce_the_pipeline(laptops: TrainingResult) -> None:
 
     inputs = read_inputs(laptops.spec, laptops_csv())
     np.testing.assert_allclose(
-        laptops.model.predict(inputs), laptops.estimator.predict(inputs), rtol=1e-12
+        laptops.model.decision_function(inputs)[:, 0], laptops.estimator.predict(inputs), rtol=1e-12
     )
 
 
@@ -90,8 +90,8 @@ def test_generic_numeric_table(tmp_path: Path) -> None:
     write_diabetes(tmp_path / "diabetes.csv")
     result = train(tmp_path / "diabetes.csv", "progression")
     assert isinstance(result.spec.recipe, GenericRecipe)
-    assert result.spec.target.transform == "none"
-    assert len(result.model.weights) == 10
+    assert result.spec.output.function == "identity"
+    assert np.shape(result.model.weights) == (1, 10)
     assert 0.3 < result.cross_validation.r2 < 0.6  # the data set's known difficulty
 
 
@@ -107,7 +107,7 @@ def test_generic_table_with_text_columns(tmp_path: Path) -> None:
             writer.writerow([size, colour, 2 * size + bonus + rng.normal(0, 0.1)])
     result = train(path, "price", min_category_count=1)
     assert result.spec.recipe == GenericRecipe.of(("size",), ("colour",), fill=True)
-    weights = dict(zip(result.model.feature_names, result.model.weights, strict=True))
+    weights = dict(zip(result.model.feature_names, result.model.weights[0], strict=True))
     assert weights["size"] == pytest.approx(2.0, abs=0.05)
     assert weights["colour=red"] - weights["colour=blue"] == pytest.approx(8.0, abs=0.1)
 
@@ -130,3 +130,21 @@ def test_model_file(tmp_path: Path, laptops: TrainingResult) -> None:
 def test_a_parameter_value_scikit_learn_refuses_is_a_setting_error() -> None:
     with pytest.raises(SettingError, match="bad parameters for Ridge: The 'alpha' parameter"):
         train(laptops_csv(), "Price", estimator="Ridge", params={"alpha": "[[[[[["})
+
+
+@pytest.mark.parametrize("name", ["PoissonRegressor", "GammaRegressor"])
+def test_log_link_models_are_scored_in_target_units(tmp_path: Path, name: str) -> None:
+    """Found once: the metrics applied exp() to predict(), itself already exp(X w + b)."""
+    write_diabetes(tmp_path / "diabetes.csv")
+    result = train(tmp_path / "diabetes.csv", "progression", estimator=name, params={"alpha": 0.1})
+    assert result.spec.output.function == "exp"
+    assert isinstance(result.cross_validation, Metrics)
+    assert 0.3 < result.cross_validation.r2 < 0.6
+    assert 30 < result.cross_validation.mae < 60
+
+
+def test_a_few_words_among_numbers_are_typos_not_classes(tmp_path: Path) -> None:
+    path = tmp_path / "typo.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i * 1.5}\n" for i in range(30)) + "3,n/a?\n")
+    with pytest.raises(DataError, match=r"row 31 \(line 32\), column 'y': cannot read 'n/a\?'"):
+        train(path, "y")

@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import rfc8785
 
 from ppml.crypto import KeyPolicy, PrivateKey, PublicKey, verify_modulus
 from ppml.crypto.hashing import hash_to_unit
 from ppml.crypto.proofs import proof_challenges, prove_modulus
 from ppml.crypto.randomness import djn_base
+from ppml.features.outputs import Output
+from ppml.features.spec import SPEC_FORMAT, SPEC_VERSION, FeatureSpec
 from ppml.wire.keyfile import parse_public_key, proof_members, public_key_document
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -57,3 +61,29 @@ def test_public_key_file() -> None:
     assert public_key_document(public_key) == json.loads(data)
     (vector,) = cases("modulus_proof.json")
     assert public_key.n == number(vector["n"])
+
+
+@pytest.mark.parametrize("case", cases("spec_id.json"), ids=lambda case: case["spec_id"])
+def test_spec_id(case: dict[str, Any]) -> None:
+    content = case["content"]
+    assert rfc8785.dumps(content).decode("utf-8") == case["jcs"]
+    document = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "spec_id": case["spec_id"]}
+    spec = FeatureSpec.parse(json.dumps({**document, **content}).encode("utf-8"))
+    assert spec.spec_id == case["spec_id"]
+    assert {k: v for k, v in spec.to_document().items() if k in content} == content
+
+
+@pytest.mark.parametrize("case", cases("outputs.json"), ids=lambda case: case["output"]["function"])
+def test_output_functions(case: dict[str, Any]) -> None:
+    output = Output.from_document(case["output"])
+    assert output.to_document() == case["output"]
+    predicted = output.predictions(np.array(case["scores"], dtype=np.float64))
+    assert len(predicted) == len(case["predictions"])
+    for cells, expected in zip(predicted, case["predictions"], strict=True):
+        assert len(cells) == len(output.columns) == len(expected)
+        for cell, wanted in zip(cells, expected, strict=True):
+            if isinstance(wanted, str):
+                assert cell == wanted
+            else:
+                # Two implementations of the same formulas: equal to the last bits or so.
+                assert cell == pytest.approx(wanted, rel=1e-15, abs=1e-300)

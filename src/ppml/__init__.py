@@ -52,6 +52,7 @@ _EXPORTS = {
     "EncryptedNumber": "ppml.encoding",
     "FixedPoint": "ppml.encoding",
     "FeatureSpec": "ppml.features",
+    "Output": "ppml.features",
     "LinearModel": "ppml.model",
     "train": "ppml.model.training",
     "encrypt_file": "ppml.roles.customer",
@@ -70,6 +71,7 @@ __all__ = [
     "FeatureSpec",
     "FixedPoint",
     "LinearModel",
+    "Output",
     "PpmlError",
     "PrivateKey",
     "PublicKey",
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
     from ppml.crypto import Ciphertext, PrivateKey, PublicKey, generate_keypair
     from ppml.encoding import EncryptedNumber, FixedPoint
     from ppml.errors import PpmlError
-    from ppml.features import FeatureSpec
+    from ppml.features import FeatureSpec, Output
     from ppml.model import LinearModel
     from ppml.model.training import train
     from ppml.roles.customer import decrypt_file, encrypt_file

@@ -61,11 +61,13 @@ def test_the_honest_result_decrypts(flow: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_set("frac_bits", 87), "scale or target disagree"),
-        (_set("frac_bits", 89), "scale or target disagree"),
+        (_set("frac_bits", 87), "scale or scores disagree"),
+        (_set("frac_bits", 89), "scale or scores disagree"),
         (_set("bound_bits", 9999), "out of range"),
-        (_set("target", {"name": "Price", "transform": "none"}), "scale or target disagree"),
-        (_set("target", {"name": "Rent", "transform": "log"}), "scale or target disagree"),
+        (_set("scores", 2), "scale or scores disagree"),  # blocks of two answers
+        (_set("scores", 0), "scores must be from 1"),
+        (_set("scores", "1"), "scores"),
+        (_set("version", 3), "version 3 is not supported"),  # the one-score result of before
         (_set("layout", {"slots": 1, "slot_bits": 94}), "disagree with"),
         (_set("query_id", "0" * 32), "answers query"),
         (_set("query_sha256", "f" * 64), "SHA-256 mismatch"),

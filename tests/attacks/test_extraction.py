@@ -19,11 +19,11 @@ from scipy import stats
 
 from ppml.crypto import PrivateKey, PublicKey, generate_keypair
 from ppml.crypto.hazmat import trusted_ciphertext, weighted_sum
-from ppml.datasets import laptops_csv
+from ppml.datasets import iris_csv, laptops_csv
 from ppml.encoding.masking import unmask
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import FileFormatError, SpecMismatchError
-from ppml.features import FeatureSpec, GenericRecipe, Target
+from ppml.features import FeatureSpec, GenericRecipe, Output
 from ppml.features.spec import NumericFeature
 from ppml.model import LinearModel
 from ppml.model.training import train
@@ -59,7 +59,7 @@ def test_one_row_extraction_recovers_no_weight(
 ) -> None:
     spec, model = laptop_model
     _, private_key = real_keypair
-    payload = _payload(len(model.weights), private_key.public_key.bits)
+    payload = _payload(len(model.feature_names), private_key.public_key.bits)
     placed = sum(1 for m in payload if m)
     encoded = server.EncodedModel.build(spec, model)
 
@@ -67,21 +67,51 @@ def test_one_row_extraction_recovers_no_weight(
     craft_query(private_key, spec, payload, tmp_path / "q.jsonl")
     _, blocks = open_query(tmp_path / "q.jsonl")
     ((_, ciphertexts),) = list(blocks)
-    bare = weighted_sum(ciphertexts, encoded.weights, encoded.exponent_bits)
-    assert _recovered(private_key.decrypt(bare), encoded.weights, placed) == placed >= 25
+    bare = weighted_sum(ciphertexts, encoded.weights[0], encoded.exponent_bits)
+    assert _recovered(private_key.decrypt(bare), encoded.weights[0], placed) == placed >= 25
 
     # Through the server, the same query tells the customer nothing of them.
     server.predict_file(spec, model, tmp_path / "q.jsonl", tmp_path / "r.jsonl", jobs=1)
     record = read_query_record(tmp_path / "q.jsonl")
     _, answers = open_result(tmp_path / "r.jsonl", record)
-    ((rows, answer),) = list(answers)
+    ((rows, (answer,)),) = list(answers)
     plaintext = private_key.raw_decrypt(answer)
     assert rows == 1
-    assert _recovered(plaintext, encoded.weights, placed) == 0
+    assert _recovered(plaintext, encoded.weights[0], placed) == 0
     # The declared row still reads exactly what an honest one would: the intercept
     # (every feature of the declared row's slot is 0).
     layout = record.header.layout
-    assert layout.unpack(unmask(plaintext, layout, 1), 1) == [encoded.intercept]
+    assert layout.unpack(unmask(plaintext, layout, 1), 1) == [encoded.intercepts[0]]
+
+
+def test_no_score_of_a_classifier_gives_its_weights_away(
+    real_keypair: tuple[PublicKey, PrivateKey], tmp_path: Path
+) -> None:
+    """A model of k scores answers k ciphertexts: each carries its own mask and noise."""
+    trained = train(iris_csv(), "species", folds=3)
+    spec, model = trained.spec, trained.model
+    assert model.scores == 3
+    _, private_key = real_keypair
+    payload = _payload(len(model.feature_names), private_key.public_key.bits)
+    encoded = server.EncodedModel.build(spec, model)
+    craft_query(private_key, spec, payload, tmp_path / "q.jsonl")
+    _, blocks = open_query(tmp_path / "q.jsonl")
+    ((_, ciphertexts),) = list(blocks)
+    for row in encoded.weights:  # unanswered, every score's sum holds its row of weights
+        bare = weighted_sum(ciphertexts, row, encoded.exponent_bits)
+        assert _recovered(private_key.decrypt(bare), row, len(payload)) == len(payload)
+
+    server.predict_file(spec, model, tmp_path / "q.jsonl", tmp_path / "r.jsonl", jobs=1)
+    record = read_query_record(tmp_path / "q.jsonl")
+    _, answers = open_result(tmp_path / "r.jsonl", record)
+    ((rows, scores),) = list(answers)
+    assert rows == 1 and len(scores) == 3
+    layout = record.header.layout
+    for answer, intercept in zip(scores, encoded.intercepts, strict=True):
+        plaintext = private_key.raw_decrypt(answer)
+        assert not any(_recovered(plaintext, weights, len(payload)) for weights in encoded.weights)
+        assert layout.unpack(unmask(plaintext, layout, 1), 1) == [intercept]
+    assert len({private_key.raw_decrypt(answer) for answer in scores}) == 3
 
 
 @pytest.mark.parametrize("layout", ["one wide slot", "more slots than fit"])
@@ -113,10 +143,10 @@ def _small_model(weights: list[float]) -> tuple[FeatureSpec, LinearModel]:
         GenericRecipe.of(names, ()),
         tuple(NumericFeature(name, -10.0, 10.0) for name in names),
         (),
-        Target("y"),
+        Output.regression("y"),
     )
-    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits(weights, 1.5))
-    return spec, LinearModel(spec.spec_id, spec.feature_names, tuple(weights), 1.5)
+    spec = dataclasses.replace(spec, slot_bits=spec.required_slot_bits([weights], [1.5]))
+    return spec, LinearModel(spec.spec_id, spec.feature_names, (tuple(weights),), (1.5,))
 
 
 def _answers(
@@ -138,10 +168,10 @@ def _answers(
     out = []
     for _ in range(count):
         if masked:
-            answer = server.answer_block(encoded, layout, ciphertexts, 1, random_below=draw)
+            (answer,) = server.answer_block(encoded, layout, ciphertexts, 1, random_below=draw)
         else:
-            total = weighted_sum(ciphertexts, encoded.weights, encoded.exponent_bits)
-            answer = (total + layout.pack([encoded.intercept])).rerandomize(uniform=True)
+            total = weighted_sum(ciphertexts, encoded.weights[0], encoded.exponent_bits)
+            answer = (total + layout.pack([encoded.intercepts[0]])).rerandomize(uniform=True)
         out.append(private_key.raw_decrypt(trusted_ciphertext(public_key, answer.value)))
     return out
 
@@ -153,8 +183,8 @@ def test_two_models_with_the_same_bound_are_indistinguishable_through_a_crafted_
     first = _small_model(weights)
     # The same weights permuted, signs flipped: another model with exactly the same bound.
     second = _small_model([-w for w in reversed(weights)])
-    bound = first[0].prediction_bound(first[1].weights, 1.5)
-    assert second[0].prediction_bound(second[1].weights, 1.5) == bound
+    bound = first[0].prediction_bound(first[1].weights, [1.5])
+    assert second[0].prediction_bound(second[1].weights, [1.5]) == bound
     assert first[0].slot_bits == second[0].slot_bits
     payload = _payload(len(weights), private_key.public_key.bits)
     n = private_key.public_key.n

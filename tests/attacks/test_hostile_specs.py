@@ -9,6 +9,7 @@ server, exactly like a complete one.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -19,9 +20,9 @@ import rfc8785
 
 from ppml.crypto import PrivateKey, PublicKey
 from ppml.errors import FileFormatError
-from ppml.features import FeatureSpec
+from ppml.features import FeatureSpec, Output
 from ppml.features.recipes import GenericRecipe
-from ppml.features.spec import CategoricalFeature, NumericFeature, Target
+from ppml.features.spec import CategoricalFeature, NumericFeature
 from ppml.roles import customer
 
 
@@ -31,7 +32,7 @@ def _spec() -> FeatureSpec:
         recipe,
         (NumericFeature("x", 0.0, 10.0, 4.0),),
         (CategoricalFeature("colour", ("red", "blue"), True, "red"),),
-        Target("y"),
+        Output.regression("y"),
         slot_bits=120,
     )
 
@@ -78,11 +79,50 @@ def test_the_spec_id_is_the_hash_of_the_jcs_content() -> None:
         (["recipe", "columns", 0, "script"], "rm -rf"),
         (["recipe", "missing_values"], [1, 2]),
         (["input_columns"], ["x", "colour", "secret"]),
+        (["output", "function"], "softmax"),  # not a regression's output
+        (["output", "function"], "__import__('os')"),
+        (["output", "scores"], 2),  # more scores than the output has
+        (["output", "scores"], True),
+        (["output", "targets"], []),
+        (["output", "targets"], ["y", "y"]),
+        (["output", "task"], "clustering"),
+        (["output", "classes"], ["a", "b"]),  # classes for a regressor
+        (["output", "script"], "rm -rf"),
+        (["output"], KeyError),
     ],
 )
 def test_a_malformed_spec_is_refused_even_with_a_matching_id(path: list[Any], value: Any) -> None:
     with pytest.raises(FileFormatError):
         FeatureSpec.parse(_alter(path, value), "features.json")
+
+
+def _classifier_document() -> dict[str, Any]:
+    spec = dataclasses.replace(
+        _spec(), output=Output.classification("y", ("cat", "dog", "emu"), "softmax")
+    )
+    return copy.deepcopy(spec.to_document())
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("classes", ["cat", "dog"]),  # three scores, two classes
+        ("classes", ["cat", "cat", "emu"]),
+        ("classes", ["cat", "dog", 3]),
+        ("classes", ["only"]),
+        ("classes", [f"c{i}" for i in range(2000)]),
+        ("function", "sigmoid"),  # binary only
+        ("function", "exp"),  # a regression link
+        ("scores", 1),
+        ("targets", ["y", "z"]),  # a classifier predicts one column
+    ],
+)
+def test_a_hostile_classifier_output_is_refused(member: str, value: Any) -> None:
+    document = _classifier_document()
+    assert FeatureSpec.parse(_resealed(copy.deepcopy(document))).output.scores == 3
+    document["output"][member] = value
+    with pytest.raises(FileFormatError, match=r"output|class|score|target|function"):
+        FeatureSpec.parse(_resealed(document), "features.json")
 
 
 def test_a_fill_that_is_not_a_json_number_is_refused() -> None:

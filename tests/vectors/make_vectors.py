@@ -1,4 +1,5 @@
-"""Write the known-answer vectors of this folder from docs/key-files.md alone.
+"""Write the known-answer vectors of this folder from docs/key-files.md and
+docs/feature-spec.md alone.
 
 A second implementation on purpose: the Python standard library only, no
 ppml and no gmpy2, following the byte-level description in the docs. The
@@ -178,6 +179,265 @@ def main() -> None:
             "n": hexa(n),
             "randomness": "djn",
             "proof": proof,
+        },
+    )
+
+    write_spec_and_output_vectors()
+
+
+# --- docs/feature-spec.md: the spec id (RFC 8785) and the output functions ---
+
+
+def jcs_number(value: float | int) -> str:
+    """A number as ECMAScript's Number.prototype.toString writes it (RFC 8785, 3.2.2.3)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("JSON has no infinities or NaN")
+    if number == 0:
+        return "0"
+    sign = "-" if number < 0 else ""
+    # repr gives the shortest digits that read back exactly; only their layout differs.
+    mantissa, _, exponent = repr(abs(number)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + int(exponent or 0)  # where the decimal point goes in digits
+    significant = digits.lstrip("0")
+    point -= len(digits) - len(significant)
+    digits = significant.rstrip("0")
+    count = len(digits)
+    if count <= point <= 21:
+        return sign + digits + "0" * (point - count)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    power = point - 1
+    body = digits[0] + ("." + digits[1:] if count > 1 else "")
+    return f"{sign}{body}e{'+' if power > 0 else '-'}{abs(power)}"
+
+
+def jcs(value: object) -> str:
+    """RFC 8785 canonical JSON of the values a spec holds."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return jcs_number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ",".join(jcs(item) for item in value) + "]"
+    if isinstance(value, dict):
+        names = sorted(value, key=lambda name: name.encode("utf-16-be"))
+        return "{" + ",".join(jcs(name) + ":" + jcs(value[name]) for name in names) + "}"
+    raise TypeError(f"no JSON for {value!r}")
+
+
+def sigmoid(score: float) -> float:
+    return 1 / (1 + math.exp(-score)) if score >= 0 else math.exp(score) / (1 + math.exp(score))
+
+
+def predictions(output: dict[str, object], scores: list[float]) -> list[object]:
+    """One row's cells, as docs/feature-spec.md, "The output", defines them."""
+    function, classes = output["function"], output.get("classes", [])
+    assert isinstance(classes, list)
+    if output["task"] == "regression":
+        return [math.exp(s) if function == "exp" else s for s in scores]
+    label = (
+        classes[1 if scores[0] > 0 else 0]
+        if len(scores) == 1
+        else classes[max(range(len(scores)), key=lambda i: (scores[i], -i))]
+    )
+    if function == "decision":
+        return [label, *scores]
+    if function == "softmax":
+        top = max(scores)
+        powers = [math.exp(s - top) for s in scores]
+        return [label, *(p / sum(powers) for p in powers)]
+    if function in ("sigmoid", "ovr"):
+        positive = [sigmoid(s) for s in scores]
+    else:  # modified_huber
+        positive = [(min(max(s, -1.0), 1.0) + 1) / 2 for s in scores]
+    if len(scores) == 1:
+        return [label, 1 - positive[0], positive[0]]
+    total = sum(positive)
+    if total == 0:
+        return [label, *(1 / len(positive) for _ in positive)]
+    return [label, *(p / total for p in positive)]
+
+
+OUTPUT_CASES = [
+    (
+        {"task": "regression", "targets": ["spend"], "function": "identity", "scores": 1},
+        [[12.5], [-3.25], [0.0]],
+    ),
+    (
+        {"task": "regression", "targets": ["Price"], "function": "exp", "scores": 1},
+        [[10.75], [11.0], [9.5]],
+    ),
+    (
+        {"task": "regression", "targets": ["a", "b"], "function": "identity", "scores": 2},
+        [[1.5, -2.0], [0.25, 7.0]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["churn"],
+            "function": "sigmoid",
+            "classes": ["no", "yes"],
+            "scores": 1,
+        },
+        [[0.0], [2.5], [-40.0], [745.0]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["species"],
+            "function": "softmax",
+            "classes": ["setosa", "versicolor", "virginica"],
+            "scores": 3,
+        },
+        [[2.0, 1.0, -3.0], [-1.0, 0.5, 0.5], [800.0, 0.0, -800.0]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["species"],
+            "function": "ovr",
+            "classes": ["setosa", "versicolor", "virginica"],
+            "scores": 3,
+        },
+        [[2.0, 1.0, -3.0], [-1.0, 0.5, 0.25]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["grade"],
+            "function": "modified_huber",
+            "classes": ["1", "2", "3"],
+            "scores": 3,
+        },
+        [[0.5, -0.25, 3.0], [-2.0, -1.5, -1.0]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["grade"],
+            "function": "modified_huber",
+            "classes": ["low", "high"],
+            "scores": 1,
+        },
+        [[0.5], [-3.0]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["spam"],
+            "function": "decision",
+            "classes": ["false", "true"],
+            "scores": 1,
+        },
+        [[0.75], [-0.125]],
+    ),
+    (
+        {
+            "task": "classification",
+            "targets": ["species"],
+            "function": "decision",
+            "classes": ["setosa", "versicolor", "virginica"],
+            "scores": 3,
+        },
+        [[0.5, 0.5, -1.0], [-1.0, 0.25, 2.0]],
+    ),
+]
+
+# The content of docs/feature-spec.md's example spec, and of a small classifier's.
+SPEC_CONTENTS = [
+    {
+        "recipe": {
+            "name": "generic",
+            "columns": [
+                {"name": "length", "kind": "number", "fill": "median", "indicator": False},
+                {"name": "colour", "kind": "category", "fill": "most_frequent", "indicator": False},
+            ],
+            "missing_values": ["", "NA", "N/A", "NaN", "null", "None", "?"],
+        },
+        "input_columns": ["length", "colour"],
+        "numeric": [{"name": "length", "low": 0.0, "high": 14.0, "fill": 4.35}],
+        "categorical": [
+            {"name": "colour", "categories": ["blue", "r\u00f6d"], "other": True, "fill": "blue"}
+        ],
+        "encoding": {"frac_bits": 40, "weight_frac_bits": 48, "slot_bits": 104},
+        "output": {
+            "task": "classification",
+            "targets": ["kind"],
+            "function": "softmax",
+            "classes": ["a", "b", "c"],
+            "scores": 3,
+        },
+        "features": ["length", "colour=blue", "colour=r\u00f6d", "colour:other"],
+    },
+    {
+        "recipe": {
+            "name": "generic",
+            "columns": [{"name": "x", "kind": "number", "fill": "mean", "indicator": True}],
+            "missing_values": [""],
+        },
+        "input_columns": ["x"],
+        "numeric": [
+            {"name": "x", "low": -1e21, "high": 1.5e-7, "fill": -0.000001},
+            {"name": "x:missing", "low": 0.0, "high": 1.0, "fill": None},
+        ],
+        "categorical": [],
+        "encoding": {
+            "frac_bits": 40,
+            "weight_frac_bits": 48,
+            "slot_bits": None,
+            "precision_digits": 6,
+        },
+        "output": {"task": "regression", "targets": ["y"], "function": "identity", "scores": 1},
+        "features": ["x", "x:missing"],
+    },
+]
+
+
+def write_spec_and_output_vectors() -> None:
+    cases = []
+    for output, rows in OUTPUT_CASES:
+        cases.append(
+            {
+                "output": output,
+                "scores": rows,
+                "predictions": [predictions(output, r) for r in rows],
+            }
+        )
+    write(
+        "outputs.json",
+        {
+            "description": "docs/feature-spec.md, 'The output': decrypted scores -> prediction "
+            "cells (label, then probabilities or scores; or one value per target)",
+            "cases": cases,
+        },
+    )
+    specs = []
+    for content in SPEC_CONTENTS:
+        canonical = jcs(content)
+        specs.append(
+            {
+                "content": content,
+                "jcs": canonical,
+                "spec_id": hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32],
+            }
+        )
+    write(
+        "spec_id.json",
+        {
+            "description": "spec_id = first 32 hex digits of SHA-256(JCS(content)), "
+            "docs/feature-spec.md, 'The spec id'",
+            "cases": specs,
         },
     )
 

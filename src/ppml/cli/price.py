@@ -35,6 +35,7 @@ from ppml.errors import (
     ServiceError,
     SpecMismatchError,
 )
+from ppml.features.outputs import PredictionCell
 from ppml.features.recipes import GenericRecipe
 from ppml.features.spec import CategoricalFeature, EncodingReport, FeatureSpec, NumericFeature
 from ppml.features.table import CsvOptions, CsvTable
@@ -137,18 +138,26 @@ def price(
     check_row(spec, table, report, strict=strict)
 
     if weights is not None:
-        prediction = _price_here(private_key, spec, weights, table)
+        answer = _price_here(private_key, spec, weights, table)
         where = f"the model in {model}"
     else:
         assert url is not None
-        prediction = _price_at(url, private_key, spec, table, token)
+        answer = _price_at(url, private_key, spec, table, token)
         where = url
     _report(report)
-    info(f"{spec.target.name} computed on ciphertexts by {where}, decrypted here")
+    prediction = dict(zip(spec.output.columns, answer, strict=True))
+    info(f"{', '.join(spec.output.targets)} computed on ciphertexts by {where}, decrypted here")
     if as_json:
-        typer.echo(json.dumps({"prediction": prediction, "spec_id": spec.spec_id}))
-    else:
-        typer.echo(repr(prediction))
+        typer.echo(json.dumps({**prediction, "spec_id": spec.spec_id}))
+        return
+    # The prediction alone on stdout; a classifier's probabilities (or scores) on stderr.
+    first, *others = prediction.items()
+    for column, value in others if spec.output.task == "classification" else ():
+        info(f"{column}: {value!r}")
+    shown: list[PredictionCell] = (
+        [first[1]] if spec.output.task == "classification" else list(prediction.values())
+    )
+    typer.echo(" ".join(v if isinstance(v, str) else repr(v) for v in shown))
 
 
 def _report(report: EncodingReport) -> None:
@@ -309,7 +318,7 @@ def _hint(
 
 def _price_here(
     private_key: PrivateKey, spec: FeatureSpec, weights: LinearModel, table: CsvTable
-) -> float:
+) -> tuple[PredictionCell, ...]:
     """Both roles in this process, through files in a private temporary folder."""
     with tempfile.TemporaryDirectory(prefix="ppml-price-") as scratch:
         query, result = Path(scratch) / "query.jsonl", Path(scratch) / "result.jsonl"
@@ -337,7 +346,7 @@ def _price_here(
 
 def _price_at(
     url: str, private_key: PrivateKey, spec: FeatureSpec, table: CsvTable, token: str | None
-) -> float:
+) -> tuple[PredictionCell, ...]:
     """The service computes; the prediction comes back through a private temporary file."""
     from ppml.service.client import query_service
 
@@ -352,4 +361,8 @@ def _price_at(
             ) from None
         with open(out, encoding="utf-8", newline="") as handle:
             (row,) = csv.DictReader(handle)
-    return float(row["prediction"])
+    label_columns = 1 if spec.output.task == "classification" else 0
+    return tuple(
+        row[column] if index < label_columns else float(row[column])
+        for index, column in enumerate(spec.output.columns)
+    )

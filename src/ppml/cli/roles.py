@@ -23,6 +23,7 @@ from ppml.cli.passphrase import existing_passphrase
 from ppml.crypto import PrivateKey, PublicKey
 from ppml.errors import MalformedJsonError, SettingError
 from ppml.features.columns import DEFAULT_MISSING_VALUES, FILL_STRATEGIES, FillStrategy
+from ppml.features.outputs import MAX_INTEGER_CLASSES
 from ppml.features.recipes import GenericRecipe
 from ppml.features.schema import SchemaChoices
 from ppml.features.spec import (
@@ -105,15 +106,32 @@ def _parse_fill(entries: list[str]) -> dict[str, FillStrategy]:
 
 def train(
     data: Annotated[Path, typer.Option("--data", help="Training CSV with a header row.")],
-    target: Annotated[str, typer.Option("--target", help="The column to predict.")],
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            metavar="COLUMN",
+            help="The column to predict (repeat it for a regressor of several targets).",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Directory for features.json and model.json.")],
-    estimator: Annotated[
+    task: Annotated[
         str,
         typer.Option(
-            "--estimator",
-            help="A sklearn.linear_model regressor: LinearRegression, Ridge, Lasso, ...",
+            "--task",
+            help="regression, classification, or auto: classes for a text or yes/no target, "
+            f"or one of at most {MAX_INTEGER_CLASSES} integer values.",
         ),
-    ] = "LinearRegression",
+    ] = "auto",
+    estimator: Annotated[
+        str | None,
+        typer.Option(
+            "--estimator",
+            help="A linear scikit-learn estimator: LinearRegression (default for regression), "
+            "LogisticRegression (default for classification), Ridge, Lasso, PoissonRegressor, "
+            "LinearSVC, SGDClassifier, ... (an unsupported one lists them all).",
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -206,6 +224,8 @@ def train(
     """
     if target_transform not in (None, "none", "log"):
         raise typer.BadParameter("must be none or log", param_hint="--target-transform")
+    if task not in ("auto", "regression", "classification"):
+        raise typer.BadParameter("must be auto, regression or classification", param_hint="--task")
     existing = [name for name in (FEATURES_FILENAME, MODEL_FILENAME) if (out / name).exists()]
     if existing and not force:
         raise SettingError(
@@ -232,6 +252,7 @@ def train(
         result = train_model(
             data,
             target,
+            task=task,  # type: ignore[arg-type]
             recipe=recipe,
             estimator=estimator,
             params=_parse_params(param or []),
@@ -268,10 +289,12 @@ def _print_training(result: TrainingResult, out: Path) -> None:
     for warning in result.warnings:
         info(f"warning: {warning}")
     if spec.precision_digits is not None:
-        bound = spec.prediction_bound(result.model.weights, result.model.intercept)
+        bound = spec.prediction_bound(result.model.weights, result.model.intercepts)
         noise = spec.prediction_fixed_point.decode(spec.noise_amplitude(bound))
-        scale = f"log {spec.target.name}" if spec.target.transform == "log" else spec.target.name
-        info(f"precision cap: every answer carries uniform noise of up to ±{noise:.3g} ({scale})")
+        info(
+            f"precision cap: every score carries uniform noise of up to ±{noise:.3g} "
+            "(on the model's scale, before the output function)"
+        )
     info(f"public spec   {out / FEATURES_FILENAME}  (give this to customers)")
     info(f"model card    {out / CARD_MARKDOWN_FILENAME}  (public: data, schema, scores)")
     info(f"private model {out / MODEL_FILENAME}  (keep this: mode 0600)")
@@ -287,26 +310,27 @@ def _print_schema(result: TrainingResult) -> None:
 
 
 def _print_scores(result: TrainingResult) -> None:
+    from ppml.model.training import ClassificationMetrics, score_columns
+
     spec = result.spec
-    target = spec.target.name
-    log = spec.target.transform == "log"
+    info(f"predicts {spec.output.describe()}")
     table = Table(title=f"{result.model.estimator} on {len(spec.feature_names)} features")
-    for heading in ("evaluation", "rows", f"R² ({target})", f"MAE ({target})", "RMSE"):
+    headings, rows = score_columns(result.scores())
+    for heading in headings:
         table.add_column(heading, justify="left" if heading == "evaluation" else "right")
-    if log:
-        table.add_column(f"R² (log {target})", justify="right")
-    for name, rows, metrics in result.scores():
-        cells = [
-            name,
-            str(rows),
-            f"{metrics.r2:.4f}",
-            f"{metrics.mae:,.4g}",
-            f"{metrics.rmse:,.4g}",
-        ]
-        if metrics.log_r2 is not None:
-            cells.append(f"{metrics.log_r2:.4f}")
+    for cells in rows:
         table.add_row(*cells)
     stdout.print(table)
+    metrics = result.cross_validation
+    if isinstance(metrics, ClassificationMetrics):
+        confusion = Table(title=f"confusion matrix ({result.folds}-fold CV; rows: true class)")
+        confusion.add_column("class")
+        confusion.add_column("F1", justify="right")
+        for name in metrics.classes:
+            confusion.add_column(f"→ {name}", justify="right")
+        for name, f1, counts in zip(metrics.classes, metrics.f1, metrics.confusion, strict=True):
+            confusion.add_row(name, f"{f1:.4f}", *(str(n) for n in counts))
+        stdout.print(confusion)
 
 
 def encrypt(
@@ -400,7 +424,7 @@ def predict(
     weights = LinearModel.load(model / MODEL_FILENAME)
     with progress_bar("predicting") as progress:
         result = server.predict_file(spec, weights, input_query, out, jobs=jobs, progress=progress)
-    info(f"computed {result.rows} encrypted predictions -> {out}")
+    info(f"computed {result.rows} rows x {result.scores} encrypted score(s) -> {out}")
 
 
 def decrypt(
@@ -435,9 +459,10 @@ def decrypt(
     encoding: EncodingOption = None,
     jobs: JobsOption = None,
 ) -> None:
-    """Customer: decrypt the predictions into a CSV with a `prediction` column.
+    """Customer: decrypt the predictions into a CSV: `prediction`, and for a classifier one
+    `proba_<class>` (or `score_<class>`) column per class.
 
-    The scale, bound, layout and target come from the customer's own query and
+    The scale, bound, layout and output come from the customer's own query and
     spec; a result that answers another query, or disagrees with them, is refused.
     """
     if bool(id_column) != (data is not None):

@@ -4,7 +4,8 @@ It names the recipe, the numeric fields with their declared bounds, the
 categories of each categorical field (one-hot encoded, in order, with an
 "other" indicator for rare and unseen categories where training merged
 some), the value that fills in each missing field, the fixed-point precision
-of every encrypted feature, and the target's transform. It holds no weights.
+of every encrypted feature, and the model's output: what its k scores per row
+mean and how the customer turns them into predictions. It holds no weights.
 Its ``spec_id`` is a hash of its RFC 8785 canonical content, so query files
 can name it and any language can check it.
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from ppml.encoding import FixedPoint
 from ppml.encoding.packing import slot_bits_for
 from ppml.errors import DataError, FileFormatError, UnsupportedVersionError
+from ppml.features.outputs import Output
 from ppml.features.recipes import FieldError, Fields, Recipe, recipe_from_parameters
 from ppml.features.table import CsvOptions, CsvTable, Row
 from ppml.fileio import write_atomic
@@ -38,13 +40,11 @@ from ppml.wire.document import (
 )
 
 SPEC_FORMAT = "ppml.feature-spec"
-SPEC_VERSION = 3
+SPEC_VERSION = 4
 DEFAULT_FRAC_BITS = 40
 DEFAULT_WEIGHT_FRAC_BITS = 48
 DEFAULT_MIN_CATEGORY_COUNT = 10
 MAX_PRECISION_DIGITS = 30
-
-TargetTransformName = Literal["none", "log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,26 +131,6 @@ def _examples(values: Counter[str], limit: int = 3) -> str:
     return shown + (", ..." if len(values) > limit else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The predicted column and the transform the model was fitted on (``log``: ln y)."""
-
-    name: str
-    transform: TargetTransformName = "none"
-
-    def forward(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """From target units to the model's scale."""
-        if self.transform == "log":
-            return np.log(values)
-        return values
-
-    def inverse(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
-        """From the model's scale back to target units."""
-        if self.transform == "log":
-            return np.exp(values)
-        return values
-
-
 _Fill = TypeVar("_Fill", float, str)
 
 
@@ -171,7 +151,7 @@ class FeatureSpec:
     recipe: Recipe
     numeric: tuple[NumericFeature, ...]
     categorical: tuple[CategoricalFeature, ...]
-    target: Target
+    output: Output
     frac_bits: int = DEFAULT_FRAC_BITS
     weight_frac_bits: int = DEFAULT_WEIGHT_FRAC_BITS
     slot_bits: int | None = None
@@ -215,27 +195,42 @@ class FeatureSpec:
         fmt = self.fixed_point
         return tuple(fmt.encode(max(abs(low), abs(high))) for low, high in self.bounds)
 
-    def prediction_bound(self, weights: Sequence[float], intercept: float) -> int:
-        """Encoded bound on ``|sum_j W_j X_j + B|`` for every input within the declared bounds."""
+    def prediction_bounds(
+        self, weights: Sequence[Sequence[float]], intercepts: Sequence[float]
+    ) -> tuple[int, ...]:
+        """Encoded bound on ``|W_k . X + b_k|`` of each score k, for every input within the
+        declared bounds (``weights``: one row of d weights per score)."""
         weight_fmt = self.weight_fixed_point
-        total = sum(
-            abs(weight_fmt.encode(w)) * bound
-            for w, bound in zip(weights, self.input_bounds(), strict=True)
+        input_bounds = self.input_bounds()
+        return tuple(
+            sum(
+                abs(weight_fmt.encode(w)) * bound
+                for w, bound in zip(row, input_bounds, strict=True)
+            )
+            + abs(self.prediction_fixed_point.encode(intercept))
+            for row, intercept in zip(weights, intercepts, strict=True)
         )
-        return total + abs(self.prediction_fixed_point.encode(intercept))
+
+    def prediction_bound(
+        self, weights: Sequence[Sequence[float]], intercepts: Sequence[float]
+    ) -> int:
+        """Encoded bound on every score of every row within the declared bounds."""
+        return max(self.prediction_bounds(weights, intercepts), default=0)
 
     def noise_amplitude(self, bound: int) -> int:
-        """Encoded amplitude of the precision cap's noise for a model whose predictions satisfy
+        """Encoded amplitude of the precision cap's noise for a model whose scores satisfy
         ``|X| <= bound`` (0 when the cap is off)."""
         if self.precision_digits is None:
             return 0
         scale: int = 10**self.precision_digits
         return bound // scale
 
-    def required_slot_bits(self, weights: Sequence[float], intercept: float) -> int:
+    def required_slot_bits(
+        self, weights: Sequence[Sequence[float]], intercepts: Sequence[float]
+    ) -> int:
         """Slot width that holds every encoded input within its declared bounds, and every
-        prediction of this model (plus the precision cap's noise), with its sign."""
-        bound = self.prediction_bound(weights, intercept)
+        score of this model (plus the precision cap's noise), with its sign."""
+        bound = self.prediction_bound(weights, intercepts)
         largest_input = max(self.input_bounds(), default=0)
         return slot_bits_for(max(bound + self.noise_amplitude(bound), largest_input))
 
@@ -249,7 +244,7 @@ class FeatureSpec:
         cls,
         recipe: Recipe,
         fields: Sequence[Fields],
-        target: Target,
+        output: Output,
         *,
         frac_bits: int = DEFAULT_FRAC_BITS,
         min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
@@ -305,7 +300,7 @@ class FeatureSpec:
             categorical.append(
                 CategoricalFeature(name, tuple(kept), len(kept) < len(counts), most_frequent)
             )
-        return cls(recipe, tuple(numeric), tuple(categorical), target, frac_bits)
+        return cls(recipe, tuple(numeric), tuple(categorical), output, frac_bits)
 
     def vectorize(
         self, fields: Fields, report: EncodingReport | None = None, *, strict: bool = False
@@ -429,7 +424,7 @@ class FeatureSpec:
                     else {"precision_digits": self.precision_digits}
                 ),
             },
-            "target": {"name": self.target.name, "transform": self.target.transform},
+            "output": self.output.to_document(),
             "features": list(self.feature_names),
         }
 
@@ -458,8 +453,8 @@ class FeatureSpec:
                 error=FileFormatError,
             )
         except UnsupportedVersionError as error:
-            # Version 2 specs had no fills, no "other" feature and another id: a model
-            # trained for one cannot be served for version 3 queries either.
+            # Older specs describe another model (version 3: one regression output;
+            # version 2: no fills) under another id: the model must be trained again.
             raise UnsupportedVersionError(
                 error.path, f"{error.problem}; re-run ppml train to write this version"
             ) from None
@@ -509,16 +504,12 @@ def _spec_from_document(document: DocumentReader) -> FeatureSpec:
         or not 1 <= precision_digits <= MAX_PRECISION_DIGITS
     ):
         raise ValueError(f"precision_digits must be an integer from 1 to {MAX_PRECISION_DIGITS}")
-    target_members = document.reader("target")
-    transform = target_members.get("transform", str)
-    if transform not in ("none", "log"):
-        raise ValueError("target transform must be 'none' or 'log'")
-    target = Target(target_members.get("name", str), transform)
+    output = Output.from_document(document.get("output", dict))
     spec = FeatureSpec(
         recipe,
         numeric,
         categorical,
-        target,
+        output,
         frac_bits,
         weight_frac_bits,
         slot_bits,

@@ -28,6 +28,7 @@ from ppml.errors import (
     PlaintextOverflowError,
     SpecMismatchError,
 )
+from ppml.features.outputs import PredictionCell
 from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.fileio import atomic_text_writer
@@ -43,6 +44,8 @@ from ppml.wire.messages import (
 )
 
 BLOCKS_PER_TASK = 4
+# Scores become predictions this many rows at a time (vectorised, in bounded memory).
+PREDICTION_CHUNK_ROWS = 4096
 
 
 def read_inputs(spec: FeatureSpec, path: str | Path) -> NDArray[np.float64]:
@@ -193,22 +196,26 @@ def _init_decryptor(key: PrivateKey, layout: PackingLayout, bound: int) -> None:
     _decrypt_state.update(key=key, layout=layout, bound=bound)
 
 
-def _decrypt_blocks(blocks: list[tuple[int, int, int]]) -> list[list[int]]:
+def _decrypt_blocks(blocks: list[tuple[int, int, list[int]]]) -> list[list[list[int]]]:
+    """Per block, the encoded scores of each row (rows x k)."""
     key, layout, bound = _decrypt_state["key"], _decrypt_state["layout"], _decrypt_state["bound"]
     out = []
-    for index, count, value in blocks:
-        masked = key.raw_decrypt(key.public_key.ciphertext(value))
-        try:
-            out.append(layout.unpack(unmask(masked, layout, count), count, bound))
-        except PlaintextOverflowError:
-            raise InvalidCiphertextError(
-                f"block {index + 1} decrypts outside the predictions' bound: "
-                "a ciphertext was altered"
-            ) from None
+    for index, count, values in blocks:
+        per_score = []
+        for value in values:
+            masked = key.raw_decrypt(key.public_key.ciphertext(value))
+            try:
+                per_score.append(layout.unpack(unmask(masked, layout, count), count, bound))
+            except PlaintextOverflowError:
+                raise InvalidCiphertextError(
+                    f"block {index + 1} decrypts outside the scores' bound: "
+                    "a ciphertext was altered"
+                ) from None
+        out.append([list(row) for row in zip(*per_score, strict=True)])
     return out
 
 
-def decrypt_predictions(
+def decrypt_scores(
     private_key: PrivateKey,
     input_path: str | Path,
     *,
@@ -216,13 +223,13 @@ def decrypt_predictions(
     spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
-) -> Iterator[float]:
-    """The predictions of a result file, in query row order, in target units.
+) -> Iterator[NDArray[np.float64]]:
+    """The model's k raw scores of every row of a result file, in query row order.
 
     ``query`` is the customer's own record of the query (or its file) and
     ``spec`` the feature spec it was encrypted with: the scale, bound, layout
-    and target transform come from them, and a result whose header disagrees,
-    or that answers another query, is refused before the first prediction.
+    and number of scores come from them, and a result whose header disagrees,
+    or that answers another query, is refused before the first score.
     """
     own_size = private_key.public_key.bits
     # The record's key must be the private key's own: no other size can be right.
@@ -234,38 +241,24 @@ def decrypt_predictions(
     _check_record(private_key, record, spec)
     header, blocks = open_result(input_path, record)
     expected_frac_bits = spec.prediction_fixed_point.frac_bits
-    if header.frac_bits != expected_frac_bits or (
-        header.target_name,
-        header.target_transform,
-    ) != (spec.target.name, spec.target.transform):
+    if header.frac_bits != expected_frac_bits or header.scores != spec.output.scores:
         raise SpecMismatchError(
-            f"{input_path}: the result's scale or target disagree with feature spec "
-            f"{spec.spec_id} (frac_bits {header.frac_bits}, target {header.target_name!r} "
-            f"{header.target_transform})"
+            f"{input_path}: the result's scale or scores disagree with feature spec "
+            f"{spec.spec_id} (frac_bits {header.frac_bits} for {expected_frac_bits}, "
+            f"{header.scores} score(s) per row for {spec.output.scores})"
         )
-    return _predictions(
-        private_key, record, header.rows, header.bound_bits, blocks, spec, jobs, progress
-    )
-
-
-def _predictions(
-    private_key: PrivateKey,
-    record: QueryRecord,
-    rows: int,
-    bound_bits: int,
-    blocks: Iterator[tuple[int, Any]],
-    spec: FeatureSpec,
-    jobs: int | None,
-    progress: ProgressReporter | None,
-) -> Iterator[float]:
     if progress is not None:
-        progress.start(rows)
+        progress.start(header.rows)
     layout = record.header.layout
     # The server's bound_bits can only tighten the check the slot width implies.
-    bound = min(layout.slot_limit, 1 << bound_bits) - 1
-    scale = 1 << spec.prediction_fixed_point.frac_bits
+    bound = min(layout.slot_limit, 1 << header.bound_bits) - 1
+    scale = 1 << expected_frac_bits
     tasks = batched(
-        ((index, count, c.value) for index, (count, c) in enumerate(blocks)), BLOCKS_PER_TASK
+        (
+            (index, count, [c.value for c in answers])
+            for index, (count, answers) in enumerate(blocks)
+        ),
+        BLOCKS_PER_TASK,
     )
     for results in ordered_map(
         _decrypt_blocks,
@@ -273,25 +266,51 @@ def _predictions(
         jobs=jobs or default_jobs(),
         initializer=_init_decryptor,
         initargs=(private_key, layout, bound),
-        task_count=-(-rows // (layout.slots * BLOCKS_PER_TASK)),
+        task_count=-(-header.rows // (layout.slots * BLOCKS_PER_TASK)),
     ):
-        for values in results:
-            yield from (
-                float(p) for p in spec.target.inverse(np.array([v / scale for v in values]))
-            )
+        for rows in results:
+            for row in rows:
+                yield np.array([v / scale for v in row], dtype=np.float64)
             if progress is not None:
-                progress.advance(len(values))
+                progress.advance(len(rows))
+
+
+def decrypt_predictions(
+    private_key: PrivateKey,
+    input_path: str | Path,
+    *,
+    query: QueryRecord | str | Path,
+    spec: FeatureSpec,
+    jobs: int | None = None,
+    progress: ProgressReporter | None = None,
+) -> Iterator[tuple[PredictionCell, ...]]:
+    """The predictions of a result file, one row of cells per query row, in order.
+
+    The cells are those ``spec.output.columns`` names: a value per target in
+    target units for a regressor; the label, then the probability (or score)
+    of each class for a classifier. See :func:`decrypt_scores` for the checks.
+    """
+    output = spec.output
+    for chunk in batched(
+        decrypt_scores(
+            private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
+        ),
+        PREDICTION_CHUNK_ROWS,
+    ):
+        yield from output.predictions(np.vstack(chunk))
 
 
 def write_predictions(
     output_path: str | Path,
-    predictions: Iterable[float],
+    predictions: Iterable[Sequence[PredictionCell]],
     *,
+    columns: Sequence[str] = ("prediction",),
     ids: Iterable[Sequence[str]] | None = None,
     id_columns: Sequence[str] = (),
     expected: int | None = None,
 ) -> int:
-    """Write a CSV with the ``id_columns`` (from ``ids``, row by row) and a ``prediction``.
+    """Write a CSV with the ``id_columns`` (from ``ids``, row by row) and the prediction
+    ``columns``, one row of cells per prediction (numbers written exactly, as ``repr``).
 
     ``-`` is standard output. Nothing appears unless every prediction was
     written and, with ``expected``, there were exactly that many; return the count.
@@ -299,19 +318,23 @@ def write_predictions(
     written = 0
     with atomic_text_writer(output_path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([*id_columns, "prediction"])
+        writer.writerow([*id_columns, *columns])
         id_rows = iter(ids) if ids is not None else None
-        for prediction in predictions:
+        for cells in predictions:
             prefix = list(next(id_rows, ())) if id_rows is not None else []
             if len(prefix) != len(id_columns):
                 raise DataError("the id columns have fewer rows than there are predictions")
-            writer.writerow([*prefix, repr(prediction)])
+            writer.writerow([*prefix, *(_cell_text(cell) for cell in cells)])
             written += 1
         if id_rows is not None and next(id_rows, None) is not None:
             raise DataError("the id columns have more rows than there are predictions")
         if expected is not None and written != expected:
             raise DataError(f"expected {expected} predictions, decrypted {written}")
     return written
+
+
+def _cell_text(cell: PredictionCell) -> str:
+    return cell if isinstance(cell, str) else repr(cell)
 
 
 def decrypt_file(
@@ -326,7 +349,8 @@ def decrypt_file(
     ids: Iterable[Sequence[str]] | None = None,
     id_columns: Sequence[str] = (),
 ) -> int:
-    """Decrypt a result file into a CSV with one ``prediction`` per query row; return the count.
+    """Decrypt a result file into a CSV with one row of predictions per query row; return the
+    count.
 
     See :func:`decrypt_predictions` for the checks; ``ids`` (one tuple of
     ``id_columns`` values per query row, kept by the customer and never
@@ -335,7 +359,9 @@ def decrypt_file(
     predictions = decrypt_predictions(
         private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
     )
-    return write_predictions(output_path, predictions, ids=ids, id_columns=id_columns)
+    return write_predictions(
+        output_path, predictions, columns=spec.output.columns, ids=ids, id_columns=id_columns
+    )
 
 
 def read_ids(table: CsvTable, id_columns: Sequence[str]) -> Iterator[tuple[str, ...]]:

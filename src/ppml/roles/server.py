@@ -1,16 +1,18 @@
 """The server: computes its linear model on encrypted inputs, never decrypting anything.
 
 Each block of a query holds, for every feature j, one ciphertext packing that
-feature for up to K rows. For a block of k declared rows the server computes
-``prod_j c_j^W_j`` (a weighted sum in every slot at once), adds as one
-plaintext the packed encoded intercept, the optional precision noise and the
-result mask R of :mod:`ppml.encoding.masking` (which makes every bit above
-the k declared slots uniformly random, so a crafted query reads no more than
-k predictions' worth), and re-randomises with a uniformly random ``r^n``
+feature for up to K rows. For a block of m declared rows the server computes,
+for each of the model's k scores, ``prod_j c_j^W_kj`` (a weighted sum in every
+slot at once), adds as one plaintext the packed encoded intercept b_k, the
+optional precision noise and a fresh result mask R of
+:mod:`ppml.encoding.masking` (which makes every bit above the m declared slots
+uniformly random, so a crafted query reads no more than m scores' worth from
+each answer ciphertext), and re-randomises with a uniformly random ``r^n``
 (never the customer's DJN base), so the answer's randomness carries nothing
-from the weights either. The key is accepted only with a valid proof that r
--> r^n is a bijection (gcd(n, phi(n)) = 1); otherwise a uniform r^n would not
-wipe what a customer planted in its ciphertexts' randomness.
+from the weights either. A block's answer is k ciphertexts: m rows x k scores.
+The key is accepted only with a valid proof that r -> r^n is a bijection
+(gcd(n, phi(n)) = 1); otherwise a uniform r^n would not wipe what a customer
+planted in its ciphertexts' randomness.
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ BLOCKS_PER_TASK = 4
 
 
 def check_model(spec: FeatureSpec, model: LinearModel) -> None:
-    """Refuse a model that was not trained for ``spec``."""
+    """Refuse a model that was not trained for ``spec``, or whose scores its output does not
+    expect."""
     if model.spec_id != spec.spec_id or model.feature_names != spec.feature_names:
         raise SpecMismatchError(
             f"the model was trained for feature spec {model.spec_id}, not {spec.spec_id}"
+        )
+    if model.scores != spec.output.scores:
+        raise SpecMismatchError(
+            f"the model computes {model.scores} score(s) per row; its feature spec's output "
+            f"expects {spec.output.scores}"
         )
 
 
@@ -61,14 +69,14 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
     """
     check_model(spec, model)
     check_same_spec(spec.spec_id, header.spec_id, "the query")
-    if header.frac_bits != spec.frac_bits or header.features != len(model.weights):
+    if header.frac_bits != spec.frac_bits or header.features != len(model.feature_names):
         raise SpecMismatchError(
             f"the query has {header.features} features at {header.frac_bits} fractional bits; "
-            f"the model expects {len(model.weights)} at {spec.frac_bits}"
+            f"the model expects {len(model.feature_names)} at {spec.frac_bits}"
         )
-    bound = spec.prediction_bound(model.weights, model.intercept)
+    bound = spec.prediction_bound(model.weights, model.intercepts)
     layout = header.layout
-    needed = spec.required_slot_bits(model.weights, model.intercept)
+    needed = spec.required_slot_bits(model.weights, model.intercepts)
     if spec.slot_bits is None or spec.slot_bits < needed:
         raise PlaintextOverflowError(
             f"inputs and predictions of this model need {needed}-bit slots; its feature spec "
@@ -88,7 +96,8 @@ def check_query(spec: FeatureSpec, model: LinearModel, header: QueryHeader) -> i
 
 
 def precompute_randomness(public_key: PublicKey, count: int) -> None:
-    """Offline phase: compute ``count`` re-randomisation masks (one per result block) now.
+    """Offline phase: compute ``count`` re-randomisation masks (one per score per result
+    block) now.
 
     They are uniform n-th residues ``r^n`` for the customer's modulus.
     """
@@ -101,21 +110,24 @@ def precompute_randomness(public_key: PublicKey, count: int) -> None:
 class EncodedModel:
     """The model as the block computation uses it: encoded integers and public widths."""
 
-    weights: tuple[int, ...]
-    intercept: int
+    weights: tuple[tuple[int, ...], ...]
+    """One row of encoded weights per score."""
+    intercepts: tuple[int, ...]
     noise_amplitude: int
     exponent_bits: int
 
     @classmethod
     def build(cls, spec: FeatureSpec, model: LinearModel) -> EncodedModel:
-        """Encode ``model``'s weights and intercept in ``spec``'s formats."""
-        weights = tuple(spec.weight_fixed_point.encode(w) for w in model.weights)
-        bound = spec.prediction_bound(model.weights, model.intercept)
+        """Encode ``model``'s weights and intercepts in ``spec``'s formats."""
+        encode = spec.weight_fixed_point.encode
+        weights = tuple(tuple(encode(w) for w in row) for row in model.weights)
+        bound = spec.prediction_bound(model.weights, model.intercepts)
         return cls(
             weights,
-            spec.prediction_fixed_point.encode(model.intercept),
+            tuple(spec.prediction_fixed_point.encode(b) for b in model.intercepts),
             spec.noise_amplitude(bound),
-            exponent_bits_for(weights),
+            # One width for every score, so the work done reveals nothing of any row.
+            max(exponent_bits_for(row) for row in weights),
         )
 
 
@@ -125,18 +137,22 @@ def answer_block(
     ciphertexts: list[Ciphertext],
     rows: int,
     random_below: RandomBelow = secrets.randbelow,
-) -> Ciphertext:
-    """The encrypted, masked predictions of one block of ``rows`` declared rows.
+) -> list[Ciphertext]:
+    """The encrypted, masked scores of one block of ``rows`` declared rows: one ciphertext per
+    score, each with its own mask, noise and re-randomisation.
 
-    ``random_below`` draws the mask and the noise; only tests replace it.
+    ``random_below`` draws the masks and the noise; only tests replace it.
     """
     public_key = ciphertexts[0].public_key
-    total = weighted_sum(ciphertexts, model.weights, model.exponent_bits)
-    offset = layout.pack([model.intercept] * rows)
-    offset += precision_noise(layout, rows, model.noise_amplitude, random_below)
-    offset += result_mask(layout, rows, public_key.n, random_below)
-    # A uniform mask: the customer's own DJN base is not trusted to hide the weights.
-    return (total + offset).rerandomize(uniform=True)
+    answers = []
+    for weights, intercept in zip(model.weights, model.intercepts, strict=True):
+        total = weighted_sum(ciphertexts, weights, model.exponent_bits)
+        offset = layout.pack([intercept] * rows)
+        offset += precision_noise(layout, rows, model.noise_amplitude, random_below)
+        offset += result_mask(layout, rows, public_key.n, random_below)
+        # A uniform mask: the customer's own DJN base is not trusted to hide the weights.
+        answers.append((total + offset).rerandomize(uniform=True))
+    return answers
 
 
 _state: dict[str, Any] = {}
@@ -148,7 +164,7 @@ def _init_predictor(
     _state.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
 
 
-def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, str]]:
+def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, list[str]]]:
     public_key: PublicKey = _state["public_key"]
     layout: PackingLayout = _state["layout"]
     deadline: float | None = _state["deadline"]
@@ -159,8 +175,8 @@ def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, str]
             raise DeadlineExceededError("the prediction ran past its deadline and was abandoned")
         # The values were validated when the query was read.
         ciphertexts = [trusted_ciphertext(public_key, value) for value in values]
-        answer = answer_block(_state["model"], layout, ciphertexts, count)
-        out.append((count, encode_ciphertext_value(answer.value, width)))
+        answers = answer_block(_state["model"], layout, ciphertexts, count)
+        out.append((count, [encode_ciphertext_value(a.value, width) for a in answers]))
     return out
 
 
@@ -197,8 +213,7 @@ def predict_file(
         spec.spec_id,
         spec.prediction_fixed_point.frac_bits,
         max((bound + encoded.noise_amplitude).bit_length(), 1),
-        spec.target.name,
-        spec.target.transform,
+        model.scores,
         header.rows,
         header.layout,
     )
@@ -212,8 +227,8 @@ def predict_file(
             initargs=(header.public_key, encoded, header.layout, deadline),
             task_count=-(-header.blocks // BLOCKS_PER_TASK),
         ):
-            for count, text in answers:
-                writer.write_block(count, {"ciphertext": text})
+            for count, texts in answers:
+                writer.write_block(count, {"ciphertexts": texts})
                 if progress is not None:
                     progress.advance(count)
     return result

@@ -122,8 +122,10 @@ class CostTerms(BaseModel):
     """The constants of the cost formula (docs/service.md, "Costs").
 
     With ``b = key_bits / reference_key_bits``, a query of B blocks and F
-    features costs ``ceil(B * (F * b**2 + mask_units * b**3) + key_units * b**3)``.
+    features costs ``ceil(B * scores * (F * b**2 + mask_units * b**3) + key_units * b**3)``.
     """
+
+    scores: int = Field(description="Scores per row of the served model (k); each costs apart.")
 
     reference_key_bits: int = Field(description="The key size b is measured against.")
     mask_units: int = Field(description="Units of one block's re-randomising mask, times b^3.")
@@ -159,8 +161,9 @@ class ServiceLimits(BaseModel):
     body: BodyTerms
 
 
-def service_limits(settings: ServiceSettings) -> ServiceLimits:
-    """The limits ``settings`` enforce per query, with the formulas' constants from costs.py."""
+def service_limits(settings: ServiceSettings, scores: int = 1) -> ServiceLimits:
+    """The limits ``settings`` enforce per query, with the formulas' constants from costs.py,
+    for a model of ``scores`` scores per row."""
     # The body bound's constants are read off QueryShape rather than copied,
     # so what is published is what _price enforces. The bound is linear in
     # them: a query without blocks leaves the query's overhead, a block
@@ -175,7 +178,10 @@ def service_limits(settings: ServiceSettings) -> ServiceLimits:
         min_key_bits=SERVER_KEY_POLICY.min_bits,
         max_key_bits=SERVER_KEY_POLICY.max_bits,
         cost=CostTerms(
-            reference_key_bits=REFERENCE_KEY_BITS, mask_units=MASK_UNITS, key_units=KEY_UNITS
+            scores=scores,
+            reference_key_bits=REFERENCE_KEY_BITS,
+            mask_units=MASK_UNITS,
+            key_units=KEY_UNITS,
         ),
         body=BodyTerms(
             ciphertext_overhead_bytes=one.max_block_line_bytes
@@ -389,7 +395,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         authorize(request)
         return spec.to_document()
 
-    limits = service_limits(settings)
+    limits = service_limits(settings, spec.output.scores)
 
     @app.get(
         "/v1/limits",
@@ -441,7 +447,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         try:
             authorize(request)
             first_line, received = await _read_header_line(body)
-            shape = _price(first_line, settings, declared)
+            shape = _price(first_line, settings, declared, spec.output.scores)
             lane = service.interactive if shape.cost <= settings.interactive_cost else service.bulk
             reserved = min(declared or shape.max_body_bytes, shape.max_body_bytes)
             ticket = _admit(service, settings, lane, client, shape, reserved)
@@ -548,10 +554,12 @@ async def _read_header_line(body: _Body) -> tuple[bytes, bytearray]:
             )
 
 
-def _price(first_line: bytes, settings: ServiceSettings, declared: int | None) -> QueryShape:
+def _price(
+    first_line: bytes, settings: ServiceSettings, declared: int | None, scores: int
+) -> QueryShape:
     """The query's shape, refused with a 4xx if it is over a per-request limit."""
     try:
-        shape = read_query_shape(first_line)
+        shape = read_query_shape(first_line, scores)
         # The worker checks the whole key; its size alone already rules out
         # keys no query may use, before one is charged or queued.
         SERVER_KEY_POLICY.check_size(shape.key_bits)
@@ -568,7 +576,8 @@ def _price(first_line: bytes, settings: ServiceSettings, declared: int | None) -
             413,
             "too_costly",
             f"this query would cost {shape.cost} units ({shape.rows} rows, {shape.features} "
-            f"features, a {shape.key_bits}-bit key); this service takes at most "
+            f"features, {shape.scores} score(s) per row, a {shape.key_bits}-bit key); this "
+            "service takes at most "
             f"{settings.max_request_cost} per request: send fewer rows or use a smaller key",
         )
     if shape.max_body_bytes > settings.max_body_bytes:

@@ -37,6 +37,7 @@ from ppml.errors import (
     SettingError,
     SpecMismatchError,
 )
+from ppml.features.outputs import PredictionCell
 from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.roles import customer
@@ -138,6 +139,7 @@ def fetch_spec(client: httpx.Client, url: str) -> FeatureSpec:
 
 
 _LIMIT_SECTIONS = {
+    "scores": "cost",
     "reference_key_bits": "cost",
     "mask_units": "cost",
     "key_units": "cost",
@@ -162,6 +164,7 @@ class RequestLimits:
     max_header_bytes: int
     min_key_bits: int
     max_key_bits: int
+    scores: int
     reference_key_bits: int
     mask_units: int
     key_units: int
@@ -189,7 +192,7 @@ class RequestLimits:
             values[field.name] = value
         limits = cls(**values)
         if min(limits.max_rows, limits.max_request_cost, limits.max_body_bytes) < 1 or (
-            limits.reference_key_bits < 1
+            min(limits.reference_key_bits, limits.scores) < 1
         ):
             raise ServiceError(f"{where}: the limits leave no room for any query")
         return limits
@@ -199,7 +202,7 @@ class RequestLimits:
         # The same expression, in the same order, as the service's: the same float rounding.
         scale = key_bits / self.reference_key_bits
         per_block = features * scale**2 + self.mask_units * scale**3
-        return math.ceil(blocks * per_block + self.key_units * scale**3)
+        return math.ceil(blocks * self.scores * per_block + self.key_units * scale**3)
 
     def body_bound(self, blocks: int, features: int, key_bits: int, header_bytes: int) -> int:
         """The largest body the service allows a query of this shape; it must fit max_body_bytes."""
@@ -282,10 +285,11 @@ def rows_per_request(
     return min(low * layout.slots, rows)
 
 
-def _result_limit(header: QueryHeader) -> int:
-    """Generous upper bound on the size of an honest result for ``header``'s query."""
+def _result_limit(header: QueryHeader, scores: int) -> int:
+    """Generous upper bound on the size of an honest result for ``header``'s query, answered
+    with ``scores`` ciphertexts per block."""
     ciphertext_text = 4 * -(-ciphertext_width(header.public_key) // 3)
-    return (1 << 20) + 2 * header.blocks * (ciphertext_text + 128)
+    return (1 << 20) + 2 * header.blocks * (scores * (ciphertext_text + 4) + 128)
 
 
 class _Continued:
@@ -347,13 +351,13 @@ class _Exchange:
     jobs: int | None
     progress: ProgressReporter | None
 
-    def answers(self, requests: list[range]) -> Generator[float, None, None]:
+    def answers(self, requests: list[range]) -> Generator[tuple[PredictionCell, ...], None, None]:
         """Every request in turn: encrypt, post, check and decrypt; predictions in row order."""
         for number, rows in enumerate(requests, 1):
             which = f"request {number} of {len(requests)}, " if len(requests) > 1 else ""
             yield from self._answer(rows, which)
 
-    def _answer(self, rows: range, which: str) -> Iterator[float]:
+    def _answer(self, rows: range, which: str) -> Iterator[tuple[PredictionCell, ...]]:
         """The predictions of ``rows``; ``which`` request this is, for messages."""
         # Messages name the service, the request and the user's rows, never a scratch file.
         where = f"{which}rows {rows.start + 1}-{rows.stop} of {self.table.path}"
@@ -364,7 +368,7 @@ class _Exchange:
         body = query.read_bytes()
         record = QueryRecord(header, hashlib.sha256(body).hexdigest())
         try:
-            answer = self._post(body, _result_limit(header))
+            answer = self._post(body, _result_limit(header, self.spec.output.scores))
             del body  # the query may be large: keep one request's bytes at a time
             result.write_bytes(answer)
             del answer
@@ -526,6 +530,7 @@ def query_service(
                     return customer.write_predictions(
                         output_csv,
                         predictions,
+                        columns=spec.output.columns,
                         ids=customer.read_ids(table, id_columns) if id_columns else None,
                         id_columns=id_columns,
                         expected=total,

@@ -1,16 +1,20 @@
 """What a query will cost, learnt from its first line before any big-integer work.
 
 The service reads a query's header line (bounded in size), takes from it the
-rows, the features, the layout's slots per ciphertext and the key size, and
-prices the work in *cost units* (docs/service.md, "Costs"):
+rows, the features, the layout's slots per ciphertext and the key size, takes
+the number of scores per row k from the model it serves, and prices the work
+in *cost units* (docs/service.md, "Costs"):
 
     one unit = one feature of one block under a 2048-bit key
 
 that is one 2048-bit-key ciphertext raised to a weight and multiplied into
 the block's sum, about 0.13 ms of one core on the 2-core reference machine.
-With ``b = key bits / 2048``, a query of B blocks and F features costs
+With ``b = key bits / 2048``, a query of B blocks and F features, for a model
+of k scores per row, costs
 
-    B * (F * b^2 + MASK_UNITS * b^3)  +  KEY_UNITS * b^3
+    B * k * (F * b^2 + MASK_UNITS * b^3)  +  KEY_UNITS * b^3
+
+(each score is its own weighted sum and its own masked answer).
 
 The first term is the multi-exponentiation (a multiplication modulo n^2
 costs about the square of its size); the second is the uniform ``r^n`` mask
@@ -68,6 +72,8 @@ class QueryShape:
     slots: int
     key_bits: int
     header_bytes: int
+    scores: int = 1
+    """k, the scores per row of the model that answers (the service's, not the header's)."""
 
     @property
     def blocks(self) -> int:
@@ -79,7 +85,7 @@ class QueryShape:
         """The work of answering this query, in cost units (rounded up)."""
         scale = self.key_bits / REFERENCE_KEY_BITS
         per_block = self.features * scale**2 + MASK_UNITS * scale**3
-        return math.ceil(self.blocks * per_block + KEY_UNITS * scale**3)
+        return math.ceil(self.blocks * self.scores * per_block + KEY_UNITS * scale**3)
 
     @property
     def ciphertext_text_bytes(self) -> int:
@@ -114,8 +120,9 @@ def _member(members: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def read_query_shape(first_line: bytes) -> QueryShape:
-    """The shape of a query from its header line; :class:`QueryShapeError` if it has none.
+def read_query_shape(first_line: bytes, scores: int = 1) -> QueryShape:
+    """The shape of a query from its header line, answered by a model of ``scores`` scores per
+    row; :class:`QueryShapeError` if it has none.
 
     Parses ``first_line`` with ppml's bounded JSON reader, every number
     limited to a few digits (headers hold small integers only).
@@ -140,7 +147,7 @@ def read_query_shape(first_line: bytes) -> QueryShape:
     # half the key's bits: clamping keeps the estimate an upper bound even for
     # a header that lies (the worker refuses such a layout before any work).
     slots = min(slots, max(key_bits // 2, 1))
-    return QueryShape(rows, features, slots, key_bits, len(first_line))
+    return QueryShape(rows, features, slots, key_bits, len(first_line), scores)
 
 
 def _key_bits(public_key: dict[str, Any]) -> int:

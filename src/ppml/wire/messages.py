@@ -41,7 +41,11 @@ from ppml.wire.keyfile import PUBLIC_KEY_FORMAT, parse_public_key, public_key_do
 
 QUERY_FORMAT = "ppml.query"
 RESULT_FORMAT = "ppml.result"
-MESSAGE_VERSION = 3
+# Queries are unchanged since version 3. Results are version 4: k ciphertexts per
+# block (one per score of the model) where version 3 had one prediction.
+QUERY_VERSION = 3
+RESULT_VERSION = 4
+MAX_SCORES = 1024
 MAX_LINE_BYTES = 64 << 20
 QUERY_ID_HEX_DIGITS = 32
 
@@ -123,7 +127,7 @@ class QueryHeader:
         """The header line's members."""
         return {
             "format": QUERY_FORMAT,
-            "version": MESSAGE_VERSION,
+            "version": QUERY_VERSION,
             "query_id": self.query_id,
             "public_key": public_key_document(self.public_key),
             "spec_id": self.spec_id,
@@ -140,9 +144,9 @@ class ResultHeader:
 
     ``query_id`` and ``query_sha256`` name the query it answers (its id and
     the SHA-256 of its file's bytes). ``frac_bits`` is the fixed-point scale
-    of the predictions; every genuine prediction X satisfies
-    ``|X| < 2^bound_bits``. ``target_transform`` says how to
-    turn predictions into target units.
+    of the scores; every genuine score X satisfies ``|X| < 2^bound_bits``.
+    Each block holds ``scores`` ciphertexts (k, one per score of the model);
+    the feature spec named by ``spec_id`` says what they mean.
     """
 
     query_id: str
@@ -151,8 +155,7 @@ class ResultHeader:
     spec_id: str
     frac_bits: int
     bound_bits: int
-    target_name: str
-    target_transform: str
+    scores: int
     rows: int
     layout: PackingLayout
 
@@ -160,14 +163,14 @@ class ResultHeader:
         """The header line's members."""
         return {
             "format": RESULT_FORMAT,
-            "version": MESSAGE_VERSION,
+            "version": RESULT_VERSION,
             "query_id": self.query_id,
             "query_sha256": self.query_sha256,
             "key_id": self.key_id,
             "spec_id": self.spec_id,
             "frac_bits": self.frac_bits,
             "bound_bits": self.bound_bits,
-            "target": {"name": self.target_name, "transform": self.target_transform},
+            "scores": self.scores,
             "rows": self.rows,
             "layout": {"slots": self.layout.slots, "slot_bits": self.layout.slot_bits},
         }
@@ -211,7 +214,7 @@ class BlockFileWriter:
 class BlockFileReader:
     """Reads a block file line by line, checking framing, order and the trailer."""
 
-    def __init__(self, path: str | Path, expected_format: str) -> None:
+    def __init__(self, path: str | Path, expected_format: str, version: int) -> None:
         self.path: str | Path = Path(path)
         self._handle: IO[bytes]
         try:
@@ -231,12 +234,18 @@ class BlockFileReader:
         found = first.members.get("format")
         if found != expected_format:
             raise self.fail(f"expected a {expected_format!r} document, found {found!r}")
-        version = first.get("version", int)
-        if version != MESSAGE_VERSION:
+        found_version = first.get("version", int)
+        if found_version != version:
+            newer = "a newer ppml" if found_version > version else "an older ppml"
             raise UnsupportedVersionError(
                 path,
-                f"format version {version} is not supported "
-                f"(this ppml reads version {MESSAGE_VERSION})",
+                f"{expected_format} version {found_version} is not supported: this ppml reads "
+                f"version {version} (the file was written by {newer}; "
+                + (
+                    "re-encrypt the rows with this one)"
+                    if expected_format == QUERY_FORMAT
+                    else "send the query again to a server running this version)"
+                ),
             )
         self.header = first
 
@@ -349,7 +358,7 @@ def open_query(
     Every ciphertext is validated as it is read, and every block must hold
     exactly the rows the header implies (full blocks, then the remainder).
     """
-    reader = BlockFileReader(path, QUERY_FORMAT)
+    reader = BlockFileReader(path, QUERY_FORMAT, QUERY_VERSION)
     try:
         header = _query_header(reader, policy)
     except BaseException:
@@ -398,7 +407,7 @@ class QueryRecord:
 
 def read_query_record(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY) -> QueryRecord:
     """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
-    reader = BlockFileReader(path, QUERY_FORMAT)
+    reader = BlockFileReader(path, QUERY_FORMAT, QUERY_VERSION)
     try:
         header = _query_header(reader, policy)
     finally:
@@ -408,7 +417,7 @@ def read_query_record(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLIC
 
 def open_result(
     path: str | Path, record: QueryRecord
-) -> tuple[ResultHeader, Iterator[tuple[int, Ciphertext]]]:
+) -> tuple[ResultHeader, Iterator[tuple[int, list[Ciphertext]]]]:
     """Open the result of the query in ``record``; a result of any other query is refused at once.
 
     The result must name the record's query id and query hash, its key, spec,
@@ -416,7 +425,7 @@ def open_result(
     """
     query = record.header
     public_key = query.public_key
-    reader = BlockFileReader(path, RESULT_FORMAT)
+    reader = BlockFileReader(path, RESULT_FORMAT, RESULT_VERSION)
     try:
         header = _result_header(reader, path, record)
     except BaseException:
@@ -424,15 +433,25 @@ def open_result(
         raise
     width = ciphertext_width(public_key)
 
-    def blocks() -> Iterator[tuple[int, Ciphertext]]:
+    def blocks() -> Iterator[tuple[int, list[Ciphertext]]]:
         for index, (count, block) in enumerate(reader.blocks(header.rows, header.layout.slots)):
             if count != query.block_rows(index):
                 raise block.fail(
                     f"block {index} answers {count} rows, but block {index} of the query "
                     f"held {query.block_rows(index)}"
                 )
-            text = block.members.get("ciphertext")
-            yield count, decode_ciphertext(public_key, text, width, block, f"block {index + 1}")
+            texts = block.get("ciphertexts", list)
+            if len(texts) != header.scores:
+                raise block.fail(f"block {index + 1} must hold {header.scores} ciphertexts")
+            yield (
+                count,
+                [
+                    decode_ciphertext(
+                        public_key, text, width, block, f"block {index + 1}, score {k}"
+                    )
+                    for k, text in enumerate(texts, 1)
+                ],
+            )
 
     return header, blocks()
 
@@ -460,10 +479,9 @@ def _result_header(reader: BlockFileReader, path: str | Path, record: QueryRecor
             f"not for the query's key ({query.public_key.key_id})"
         )
     frac_bits, bound_bits = document.get("frac_bits", int), document.get("bound_bits", int)
-    target = document.reader("target")
-    transform = target.get("transform", str)
-    if transform not in ("none", "log"):
-        raise document.fail(f"unknown target transform {transform!r}")
+    scores = document.get("scores", int)
+    if not 1 <= scores <= MAX_SCORES:
+        raise document.fail(f"scores must be from 1 to {MAX_SCORES}")
     layout = _layout(document, query.public_key.bits)
     if not 0 <= frac_bits <= 1024 or not 0 < bound_bits < layout.slot_bits:
         raise document.fail("frac_bits or bound_bits out of range")
@@ -480,8 +498,7 @@ def _result_header(reader: BlockFileReader, path: str | Path, record: QueryRecor
         spec_id,
         frac_bits,
         bound_bits,
-        target.get("name", str),
-        transform,
+        scores,
         rows,
         layout,
     )

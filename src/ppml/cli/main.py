@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ppml import __version__
-from ppml.cli import demo, keys, price, roles, service
+from ppml.cli import demo, keys, model, price, roles, service
 from ppml.cli.console import stderr
 from ppml.errors import DataError, FileFormatError, PassphraseError, PpmlError
 
@@ -38,6 +38,7 @@ app.command("decrypt", rich_help_panel="Customer")(roles.decrypt)
 app.command("train", rich_help_panel="Server")(roles.train)
 app.command("predict", rich_help_panel="Server")(roles.predict)
 app.command("serve", rich_help_panel="Server")(service.serve)
+app.add_typer(model.app, name="model", rich_help_panel="Server")
 app.command("query", rich_help_panel="Customer")(service.query)
 app.command("price", rich_help_panel="Customer")(price.price)
 app.add_typer(keys.app, name="keys", rich_help_panel="Keys")

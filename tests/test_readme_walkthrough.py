@@ -1,10 +1,10 @@
-"""The README's "Bring your own CSV" walkthrough, run command by command, so it cannot go stale.
+"""The README's walkthroughs, run command by command, so they cannot go stale.
 
-The commands are the lines starting with ``$ `` in the section's console blocks (a line
+The commands are the lines starting with ``$ `` in a section's console blocks (a line
 ending in a backslash continues on the next). They run in order, with bash, in a fresh
 folder holding the public sample the walkthrough trains on, with this environment's ``ppml``
-first on the PATH; each must succeed, and the predictions file must have one prediction per
-row the customer encrypted.
+first on the PATH; each must succeed, and the predictions file must have the columns the
+spec's output names and one prediction per row the customer encrypted.
 """
 
 from __future__ import annotations
@@ -20,10 +20,14 @@ import sys
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+
+from ppml.features.spec import FeatureSpec
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PUBLIC = ROOT / "tests" / "data" / "public"
-SECTION = "Bring your own CSV"
+SECTIONS = ("Bring your own CSV", "Classification: iris species and their probabilities")
 
 
 def section_commands(text: str, title: str) -> list[str]:
@@ -77,8 +81,9 @@ def read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
-def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    commands = section_commands(README.read_text(encoding="utf-8"), SECTION)
+@pytest.mark.parametrize("section", SECTIONS)
+def test_the_walkthrough_runs_as_written(section: str, tmp_path: Path) -> None:
+    commands = section_commands(README.read_text(encoding="utf-8"), section)
     programs = [shlex.split(command)[:2] for command in commands if command.startswith("ppml ")]
     for step in ("train", "keygen", "encrypt", "predict", "decrypt"):
         assert ["ppml", step] in programs, f"the walkthrough has no 'ppml {step}'"
@@ -113,6 +118,15 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     _, encrypted_rows = read_table(tmp_path / option(decrypt, "--data"))
     words = shlex.split(decrypt)
     ids = [value for name, value in pairwise(words) if name == "--id-column"]
-    assert header == [*ids, "prediction"]
+    output = FeatureSpec.load(tmp_path / option(decrypt, "--features")).output
+    assert header == [*ids, *output.columns]
     assert len(rows) == len(encrypted_rows) > 0
-    assert all(math.isfinite(float(row[-1])) for row in rows)
+    for row in rows:
+        cells = row[len(ids) :]
+        if output.task == "classification":
+            label, cells = cells[0], cells[1:]
+            assert label in output.classes
+        numbers = [float(cell) for cell in cells]
+        assert all(math.isfinite(number) for number in numbers)
+        if output.has_probabilities:
+            assert math.fsum(numbers) == pytest.approx(1.0, abs=1e-9)

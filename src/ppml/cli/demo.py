@@ -22,6 +22,7 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ppml.cli.console import info, stdout
 from ppml.crypto import DEFAULT_KEY_BITS
@@ -72,10 +73,14 @@ class Scenario:
     report: Callable[[Comparison], bool]  # prints the comparison; False if it fails
 
 
+def _step(role: str, what: str) -> None:
+    info(Text.assemble((role, "bold"), f": {what}"))
+
+
 def _run(argv: list[str]) -> None:
     from ppml.cli.main import main  # the demo drives the same entry point a user types
 
-    info(f"[bold]$ ppml {' '.join(argv)}[/bold]")
+    info(Text(f"$ ppml {' '.join(argv)}", style="bold"))
     code = main(argv)
     if code != 0:
         raise typer.Exit(code)
@@ -101,13 +106,13 @@ def _round_trip(scenario: Scenario, base: Path, customer_rows: Path, bits: int) 
     """train, keygen, encrypt, predict, decrypt, each in its role's folder; the results path."""
     server_dir, customer_dir = base / "server", base / "customer"
     model_dir, keys_dir = server_dir / "model", customer_dir / "keys"
-    info(f"[bold]server[/bold]: trains on {scenario.training}")
+    _step("server", f"trains on {scenario.training}")
     _run(["train", "--data", str(scenario.data()), "--target", scenario.target,
           "--out", str(model_dir), "--force"])  # fmt: skip
     # The only thing the server publishes is the feature spec.
     shutil.copy(model_dir / "features.json", customer_dir / "features.json")
 
-    info(f"[bold]customer[/bold]: makes a key pair and encrypts its {scenario.rows}")
+    _step("customer", f"makes a key pair and encrypts its {scenario.rows}")
     _run(["keygen", "--out", str(keys_dir), "--bits", str(bits), "--force"])
     _run(["encrypt", "--public-key", str(keys_dir / "public_key.json"),
           "--features", str(customer_dir / "features.json"),
@@ -115,13 +120,13 @@ def _round_trip(scenario: Scenario, base: Path, customer_rows: Path, bits: int) 
           "--out", str(customer_dir / "query.json")])  # fmt: skip
     shutil.copy(customer_dir / "query.json", server_dir / "query.json")
 
-    info("[bold]server[/bold]: computes on ciphertexts it cannot read")
+    _step("server", "computes on ciphertexts it cannot read")
     _run(["predict", "--model", str(model_dir),
           "--input", str(server_dir / "query.json"),
           "--out", str(server_dir / "result.json")])  # fmt: skip
     shutil.copy(server_dir / "result.json", customer_dir / "result.json")
 
-    info(f"[bold]customer[/bold]: decrypts its {scenario.results}")
+    _step("customer", f"decrypts its {scenario.results}")
     results = customer_dir / scenario.results_file
     _run(["decrypt", "--private-key", str(keys_dir / "private_key.json"),
           "--query", str(customer_dir / "query.json"),

@@ -91,13 +91,13 @@ def show(
     kind, key, protection = _load_any_key(key_file)
     public_key = key.public_key if isinstance(key, PrivateKey) else key
     part = "private" if isinstance(key, PrivateKey) else "public"
-    stdout.print(f"file        {key_file}", highlight=False)
-    stdout.print(f"kind        {kind} ({part})", highlight=False)
-    stdout.print(f"key id      {public_key.key_id}", highlight=False)
-    stdout.print(f"bits        {public_key.bits}", highlight=False)
-    stdout.print(f"protection  {protection}", highlight=False)
-    stdout.print(f"randomness  {public_key.randomness}", highlight=False)
-    stdout.print(f"proof       {_describe_proof(public_key)}", highlight=False)
+    stdout.print(f"file        {key_file}", highlight=False, markup=False)
+    stdout.print(f"kind        {kind} ({part})", highlight=False, markup=False)
+    stdout.print(f"key id      {public_key.key_id}", highlight=False, markup=False)
+    stdout.print(f"bits        {public_key.bits}", highlight=False, markup=False)
+    stdout.print(f"protection  {protection}", highlight=False, markup=False)
+    stdout.print(f"randomness  {public_key.randomness}", highlight=False, markup=False)
+    stdout.print(f"proof       {_describe_proof(public_key)}", highlight=False, markup=False)
 
 
 def _describe_proof(public_key: PublicKey) -> str:

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from ppml.cli.console import info, stderr, stdout
+from ppml.cli.console import add_plain_row, info, plain_table, stderr, stdout
 from ppml.cli.options import (
     DelimiterOption,
     EncodingOption,
@@ -301,11 +300,13 @@ def _print_training(result: TrainingResult, out: Path) -> None:
 
 
 def _print_schema(result: TrainingResult) -> None:
-    schema = Table(title="columns")
-    for heading in ("column", "type", "missing", "unusual", "categories", "fill", "note"):
-        schema.add_column(heading, justify="right" if heading in ("missing", "unusual") else "left")
+    headings = ("column", "type", "missing", "unusual", "categories", "fill", "note")
+    schema = plain_table(
+        "columns",
+        ((h, "right" if h in ("missing", "unusual") else "left") for h in headings),
+    )
     for report in result.schema:
-        schema.add_row(*report.cells())
+        add_plain_row(schema, report.cells())
     stdout.print(schema)
 
 
@@ -314,22 +315,23 @@ def _print_scores(result: TrainingResult) -> None:
 
     spec = result.spec
     info(f"predicts {spec.output.describe()}")
-    table = Table(title=f"{result.model.estimator} on {len(spec.feature_names)} features")
     headings, rows = score_columns(result.scores())
-    for heading in headings:
-        table.add_column(heading, justify="left" if heading == "evaluation" else "right")
+    table = plain_table(
+        f"{result.model.estimator} on {len(spec.feature_names)} features",
+        ((h, "left" if h == "evaluation" else "right") for h in headings),
+    )
     for cells in rows:
-        table.add_row(*cells)
+        add_plain_row(table, cells)
     stdout.print(table)
     metrics = result.cross_validation
     if isinstance(metrics, ClassificationMetrics):
-        confusion = Table(title=f"confusion matrix ({result.folds}-fold CV; rows: true class)")
-        confusion.add_column("class")
-        confusion.add_column("F1", justify="right")
-        for name in metrics.classes:
-            confusion.add_column(f"→ {name}", justify="right")
+        confusion = plain_table(
+            f"confusion matrix ({result.folds}-fold CV; rows: true class)",
+            [("class", "left"), ("F1", "right")]
+            + [(f"→ {name}", "right") for name in metrics.classes],
+        )
         for name, f1, counts in zip(metrics.classes, metrics.f1, metrics.confusion, strict=True):
-            confusion.add_row(name, f"{f1:.4f}", *(str(n) for n in counts))
+            add_plain_row(confusion, [name, f"{f1:.4f}", *(str(n) for n in counts)])
         stdout.print(confusion)
 
 

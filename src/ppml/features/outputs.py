@@ -20,6 +20,7 @@ estimator's; docs/feature-spec.md defines each one.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -40,6 +41,9 @@ MAX_SCORES = 1024
 MAX_CLASSES = 1024
 # Training reads an integer target with at most this many distinct values as classes.
 MAX_INTEGER_CLASSES = 10
+
+# Class and target names reach the customer's CSV files and terminal.
+MAX_NAME_CHARS = 256
 
 PredictionCell = str | float
 """A cell of a prediction row: a label, or a number in target units."""
@@ -62,6 +66,10 @@ class Output:
     def __post_init__(self) -> None:
         if not self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError("an output names its target column(s), each once")
+        for name in self.targets:
+            check_name("target", name)
+        for name in self.classes:
+            check_name("class", name)
         if self.task == "regression":
             if self.function not in REGRESSION_FUNCTIONS:
                 raise ValueError(f"a regression output is one of {', '.join(REGRESSION_FUNCTIONS)}")
@@ -135,7 +143,10 @@ class Output:
 
     def inverse_link(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Regression: scores (rows x k) in target units."""
-        return np.exp(scores) if self.function == "exp" else scores
+        if self.function != "exp":
+            return scores
+        with np.errstate(over="ignore"):  # beyond a float: inf, which callers refuse
+            return np.exp(scores)
 
     def probabilities(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Classification with probabilities: (rows x classes) from scores (rows x k)."""
@@ -225,6 +236,36 @@ class Output:
         if not isinstance(scores, int) or isinstance(scores, bool) or scores != output.scores:
             raise ValueError(f"output: scores must be {output.scores} for this output")
         return output
+
+
+def check_name(kind: str, name: str) -> None:
+    """Refuse a class or target name that a customer's CSV file or terminal could misread.
+
+    Names come from the server's spec and are written into every prediction
+    row: control and format characters (line breaks, escapes, bidirectional
+    overrides) are refused, and so is text a spreadsheet runs as a formula
+    (``=``, ``@``, or ``+``/``-`` before anything but a number).
+    """
+    shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+    if not name or name != name.strip() or len(name) > MAX_NAME_CHARS:
+        raise ValueError(
+            f"{kind} {shown}: a name has 1 to {MAX_NAME_CHARS} characters and no surrounding spaces"
+        )
+    if any(unicodedata.category(c) in _UNPRINTABLE for c in name):
+        raise ValueError(f"{kind} {shown}: control or format characters are not allowed")
+    if name[0] in "=@" or (name[0] in "+-" and len(name) > 1 and not _is_number(name)):
+        raise ValueError(f"{kind} {shown}: a spreadsheet would read it as a formula")
+
+
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _sigmoid(values: NDArray[np.float64]) -> NDArray[np.float64]:

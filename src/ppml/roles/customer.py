@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from ppml.encoding.masking import unmask
 from ppml.encoding.packing import PackingLayout
 from ppml.errors import (
     DataError,
+    FileFormatError,
     InvalidCiphertextError,
     PlaintextOverflowError,
+    SettingError,
     SpecMismatchError,
 )
 from ppml.features.outputs import PredictionCell
@@ -260,19 +263,36 @@ def decrypt_scores(
         ),
         BLOCKS_PER_TASK,
     )
-    for results in ordered_map(
+    decrypted = ordered_map(
         _decrypt_blocks,
         tasks,
         jobs=jobs or default_jobs(),
         initializer=_init_decryptor,
         initargs=(private_key, layout, bound),
         task_count=-(-header.rows // (layout.slots * BLOCKS_PER_TASK)),
-    ):
-        for rows in results:
-            for row in rows:
-                yield np.array([v / scale for v in row], dtype=np.float64)
-            if progress is not None:
-                progress.advance(len(rows))
+    )
+    row_number = 0
+    try:
+        for results in decrypted:
+            for rows in results:
+                for row in rows:
+                    row_number += 1
+                    yield _decoded(row, scale, input_path, row_number)
+                if progress is not None:
+                    progress.advance(len(rows))
+    except InvalidCiphertextError as error:
+        raise InvalidCiphertextError(f"{input_path}: {error}") from None
+
+
+def _decoded(row: list[int], scale: int, path: str | Path, row_number: int) -> NDArray[np.float64]:
+    """A row's encoded scores as floats; a score no float holds (a hostile spec's slots
+    can be that wide) is refused."""
+    try:
+        return np.array([v / scale for v in row], dtype=np.float64)
+    except OverflowError:
+        raise FileFormatError(
+            path, f"row {row_number}: a score beyond the range of a floating-point number"
+        ) from None
 
 
 def decrypt_predictions(
@@ -291,13 +311,24 @@ def decrypt_predictions(
     of each class for a classifier. See :func:`decrypt_scores` for the checks.
     """
     output = spec.output
+    done = 0
     for chunk in batched(
         decrypt_scores(
             private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
         ),
         PREDICTION_CHUNK_ROWS,
     ):
-        yield from output.predictions(np.vstack(chunk))
+        rows = output.predictions(np.vstack(chunk))
+        for offset, cells in enumerate(rows):
+            if not all(isinstance(c, str) or math.isfinite(c) for c in cells):
+                # exp() of a score the spec's bounds allow, but no float holds.
+                raise FileFormatError(
+                    input_path,
+                    f"row {done + offset + 1}: the prediction is beyond the range of a "
+                    "floating-point number",
+                )
+        done += len(rows)
+        yield from rows
 
 
 def write_predictions(
@@ -315,6 +346,12 @@ def write_predictions(
     ``-`` is standard output. Nothing appears unless every prediction was
     written and, with ``expected``, there were exactly that many; return the count.
     """
+    clashing = sorted(set(id_columns) & set(columns))
+    if clashing:
+        raise SettingError(
+            f"id column(s) {', '.join(map(repr, clashing))} have the name of a prediction "
+            f"column ({', '.join(columns)}): choose other id columns"
+        )
     written = 0
     with atomic_text_writer(output_path) as handle:
         writer = csv.writer(handle, lineterminator="\n")

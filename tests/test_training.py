@@ -148,3 +148,21 @@ def test_a_few_words_among_numbers_are_typos_not_classes(tmp_path: Path) -> None
     path.write_text("x,y\n" + "".join(f"{i},{i * 1.5}\n" for i in range(30)) + "3,n/a?\n")
     with pytest.raises(DataError, match=r"row 31 \(line 32\), column 'y': cannot read 'n/a\?'"):
         train(path, "y")
+
+
+def test_a_class_the_holdout_leaves_too_few_rows_of_is_refused(tmp_path: Path) -> None:
+    """Five rows pass a 5-fold check, but the stratified holdout takes one of them."""
+    path = tmp_path / "rare.csv"
+    labels = ["common"] * 60 + ["rare"] * 5
+    path.write_text("x,label\n" + "".join(f"{i},{label}\n" for i, label in enumerate(labels)))
+    with pytest.raises(DataError, match=r"'rare' have fewer than 5 rows left after the holdout"):
+        train(path, "label")
+    assert train(path, "label", holdout=0).spec.output.classes == ("common", "rare")
+
+
+def test_a_refusal_lists_a_few_classes_not_all(tmp_path: Path) -> None:
+    path = tmp_path / "prices.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{i}\n" for i in range(400)))
+    with pytest.raises(DataError) as refused:
+        train(path, "y", task="classification")
+    assert "and 390 more" in str(refused.value) and len(str(refused.value)) < 400

@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ppml.errors import DataError, SettingError
-from ppml.features.outputs import MAX_INTEGER_CLASSES, Output, Task
+from ppml.features.outputs import MAX_CLASSES, MAX_INTEGER_CLASSES, Output, Task
 from ppml.features.recipes import FieldError, Fields, LaptopRecipe, Recipe, parse_number
 from ppml.features.schema import ColumnReport, SchemaChoices, infer_schema
 from ppml.features.spec import (
@@ -44,6 +44,10 @@ CARD_FORMAT = "ppml.model-card"
 CARD_VERSION = 2
 TargetTransformName = Literal["none", "log"]
 TaskChoice = Literal["auto", "regression", "classification"]
+# Integers up to 2^53 are exact as floats: larger labels stay text, never merged.
+_EXACT_INTEGERS = 2**53
+# A message lists this many names at most.
+_LISTED = 10
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
 
 
@@ -320,15 +324,32 @@ def detect_task(values: Sequence[str]) -> Task:
 
 
 def _labels(texts: Sequence[str]) -> NDArray[Any]:
-    """Class labels: integers when every label is one (so they sort as numbers), else text."""
+    """Class labels: integers when every label is one that a float holds exactly (so they
+    sort as numbers: ``2`` before ``10``, ``1.0`` is ``1``), else the text as written."""
     stripped = [text.strip() for text in texts]
     try:
         numbers = [float(text) for text in stripped]
     except ValueError:
         return np.array(stripped, dtype=object)
-    if all(math.isfinite(v) and v.is_integer() for v in numbers):
+    if all(v.is_integer() and abs(v) < _EXACT_INTEGERS for v in numbers):
         return np.array([int(v) for v in numbers], dtype=np.int64)
     return np.array(stripped, dtype=object)
+
+
+def _check_rare(
+    target: str, counts: Counter[Any], folds: int, where: str, path: str | Path
+) -> None:
+    """Refuse classes with fewer rows than stratified ``folds``-fold cross-validation needs."""
+    rare = sorted(str(c) for c, n in counts.items() if n < folds)
+    if rare:
+        listed = ", ".join(map(repr, rare[:_LISTED]))
+        more = f" and {len(rare) - _LISTED} more" if len(rare) > _LISTED else ""
+        raise DataError(
+            f"{target!r}: class(es) {listed}{more} have fewer than {folds} {where}, too few for "
+            f"{folds}-fold cross-validation (pass fewer --folds, a smaller --holdout, or merge or "
+            "drop those rows)",
+            path=path,
+        )
 
 
 def _regression_metrics(
@@ -546,20 +567,20 @@ def train(
     else:
         y_all = _labels([row.cells[targets[0]] for row in labelled_rows])
         counts = Counter(y_all.tolist())
+        if len(counts) > MAX_CLASSES:
+            raise DataError(
+                f"{targets[0]!r} holds {len(counts)} distinct values, more classes than a "
+                f"classifier may have ({MAX_CLASSES}); is it a number to predict? "
+                "(--task regression)",
+                path=table.path,
+            )
         if len(counts) < 2:
             raise DataError(
                 f"{targets[0]!r} holds one class only ({next(iter(counts))!r}): nothing to "
                 "tell apart",
                 path=table.path,
             )
-        rare = sorted(str(c) for c, n in counts.items() if n < folds)
-        if rare:
-            raise DataError(
-                f"{targets[0]!r}: class(es) {', '.join(map(repr, rare))} have fewer than "
-                f"{folds} rows, too few for {folds}-fold cross-validation (pass fewer --folds, "
-                "or merge or drop those rows)",
-                path=table.path,
-            )
+        _check_rare(targets[0], counts, folds, "rows", table.path)
         stratify = y_all
 
     unconverged: list[str] = []
@@ -600,21 +621,30 @@ def train(
             # A stratified split needs room for every class on both sides.
             raise SettingError(
                 f"cannot hold out {held_count} of {len(fields)} rows with every class on both "
-                f"sides ({' '.join(str(error).split())}); pass --holdout 0 or a larger fraction"
+                f"sides ({' '.join(str(error).split())}); pass --holdout 0, or a fraction that "
+                "leaves rows of every class on both sides"
             ) from None
         kept, held = np.sort(kept), np.sort(held)
     else:
         kept, held = indices, indices[:0]
-    provisional = (
-        Output.regression(targets)
-        if chosen_task == "regression"
-        else Output.classification(targets[0], [str(c) for c in np.unique(y_all)], "decision")
-    )
+    try:
+        provisional = (
+            Output.regression(targets)
+            if chosen_task == "regression"
+            else Output.classification(targets[0], [str(c) for c in np.unique(y_all)], "decision")
+        )
+    except ValueError as error:
+        raise DataError(f"cannot predict {targets[0]!r}: {error}", path=table.path) from None
     evaluation_spec = FeatureSpec.fit(
         chosen, [fields[i] for i in kept], provisional, min_category_count=min_category_count
     )
     x_kept = np.array([evaluation_spec.vectorize(fields[i]) for i in kept])
     y_kept = y_all[kept]
+    if chosen_task == "classification" and held_count:
+        # The held-out rows leave fewer of each class to the folds.
+        _check_rare(
+            targets[0], Counter(y_kept.tolist()), folds, "rows left after the holdout", table.path
+        )
 
     all_classes = np.unique(y_all) if chosen_task == "classification" else np.array([])
 
@@ -715,6 +745,13 @@ def train(
         for name in chosen.categorical_fields
     }
     warning_lines = _describe(spec, reports, distinct, skipped, targets[0])
+    folded = Counter(name.casefold() for name in output.classes)
+    alike = [name for name in output.classes if folded[name.casefold()] > 1]
+    if alike:
+        warning_lines.append(
+            f"classes {', '.join(map(repr, alike[:_LISTED]))} differ only in case: each is a "
+            "class of its own"
+        )
     if unconverged:
         warning_lines.append(
             f"{estimator_name} did not converge in {len(unconverged)} of its fits "

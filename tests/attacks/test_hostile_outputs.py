@@ -122,6 +122,8 @@ def test_class_names_are_printed_as_text_not_markup(
     captured = capsys.readouterr()
     assert "predicts label: 2 classes ([/], [bold]b)" in captured.err
     assert "→ [bold]b" in captured.out
+    card = (tmp_path / "m" / "card.md").read_text()
+    assert "| \\[/\\] | " in card  # escaped in the markdown table, so it stays one cell
 
 
 def test_id_columns_named_like_prediction_columns_are_refused(

@@ -255,12 +255,17 @@ def _score_table(scored: Sequence[tuple[str, int, Scores]]) -> list[str]:
 def _class_table(metrics: ClassificationMetrics) -> list[str]:
     classes = metrics.classes
     lines = [
-        "| true class | F1 | " + " | ".join(f"predicted {c}" for c in classes) + " |",
+        "| true class | F1 | " + " | ".join(f"predicted {_cell(c)}" for c in classes) + " |",
         "| --- | ---: |" + " ---: |" * len(classes),
     ]
     for name, f1, row in zip(classes, metrics.f1, metrics.confusion, strict=True):
-        lines.append(f"| {name} | {f1:.4f} | " + " | ".join(str(n) for n in row) + " |")
+        lines.append(f"| {_cell(name)} | {f1:.4f} | " + " | ".join(str(n) for n in row) + " |")
     return lines
+
+
+def _cell(text: str) -> str:
+    """Text in a markdown table cell: a ``|`` would end the cell, markup would render."""
+    return "".join(f"\\{c}" if c in "\\|`*_[]<>#" else c for c in text)
 
 
 def choose_recipe(

@@ -87,3 +87,15 @@ def test_output_functions(case: dict[str, Any]) -> None:
             else:
                 # Two implementations of the same formulas: equal to the last bits or so.
                 assert cell == pytest.approx(wanted, rel=1e-15, abs=1e-300)
+
+
+@pytest.mark.parametrize("case", cases("names.json"), ids=lambda case: repr(case["name"][:20]))
+def test_target_and_class_names(case: dict[str, Any]) -> None:
+    name = case["name"]
+    if case["allowed"]:
+        assert Output.classification(name, [name, "other"], "sigmoid").classes[0] == name
+    else:
+        with pytest.raises(ValueError):
+            Output.classification("y", [name, "other"], "sigmoid")
+        with pytest.raises(ValueError):
+            Output.regression(name)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -404,7 +406,32 @@ SPEC_CONTENTS = [
 ]
 
 
+# docs/feature-spec.md, "The output": the names a spec may give its targets and classes.
+NAME_CASES = [
+    "setosa", "-1", "+", "-", "+2.5", "-1e3", ".5", "10", "Ünïcödé", "a b", "x" * 256,
+    "", " padded", "padded ", "x" * 257, "=1+1", "@SUM(A1)", "+1+cmd", "-2+3", "-inf",
+    "a\nb", "a\tb", "a\x1b[31mb", "\u202eevil", "zero\u200bwidth", "line\u2028break",
+]  # fmt: skip
+
+
+def name_allowed(name: str) -> bool:
+    if not 1 <= len(name) <= 256 or name != name.strip():
+        return False
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for c in name):
+        return False
+    decimal = re.fullmatch(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", name)
+    return not (name[0] in "=@" or (name[0] in "+-" and len(name) > 1 and decimal is None))
+
+
 def write_spec_and_output_vectors() -> None:
+    write(
+        "names.json",
+        {
+            "description": "docs/feature-spec.md, 'The output': whether a target or class "
+            "name is allowed",
+            "cases": [{"name": name, "allowed": name_allowed(name)} for name in NAME_CASES],
+        },
+    )
     cases = []
     for output, rows in OUTPUT_CASES:
         cases.append(

@@ -20,6 +20,7 @@ estimator's; docs/feature-spec.md defines each one.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -260,12 +261,11 @@ def check_name(kind: str, name: str) -> None:
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _DECIMAL.fullmatch(text) is not None
 
 
 def _sigmoid(values: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
+import math
 import os
 import shutil
 import socket
@@ -11,17 +13,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import httpx
 import numpy as np
 import pytest
 
 from ppml.crypto import generate_keypair
-from ppml.datasets import laptops_csv
+from ppml.datasets import IRIS_TARGET, iris_csv, laptops_csv
 from ppml.features import FeatureSpec
 from ppml.model.training import train
-from ppml.roles import customer
+from ppml.roles import customer, server
+from ppml.service.client import query_service
 from ppml.wire.keyfile import load_private_key, save_keypair
 
 TOKEN = "test-token-" + "x" * 20
@@ -61,13 +67,21 @@ def start_server(
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The customer's key pair: 2048 bits, the smallest the service accepts."""
+    folder = tmp_path_factory.mktemp("keys")
+    save_keypair(folder, generate_keypair(2048)[1])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, keys: Path) -> Iterator[dict[str, object]]:
     root = tmp_path_factory.mktemp("service")
     result = train(laptops_csv(), "Price", holdout=0)
     (root / "model").mkdir()
     result.spec.save(root / "model" / "features.json")
     result.model.save(root / "model" / "model.json")
-    save_keypair(root / "keys", generate_keypair(2048)[1])
+    shutil.copytree(keys, root / "keys")
     guarded, guarded_url = start_server(
         root / "model",
         "--max-body-bytes", "4000000", "--max-rows", "2000", "--max-request-cost", "10000",
@@ -265,3 +279,138 @@ def test_fuzzing_the_api_finds_no_server_error(setup: dict[str, object]) -> None
     )  # fmt: skip
     assert completed.returncode == 0, completed.stdout[-3000:]
     assert_still_serving(setup)
+
+
+# A model of k = 3 scores per row: the iris species by softmax, behind a service whose cost
+# cap takes only a few of its blocks per request.
+IRIS_CLASSES = ("setosa", "versicolor", "virginica")
+IRIS_MAX_COST = 1000
+
+
+def documented_cost(blocks: int, features: int, scores: int, key_bits: int) -> int:
+    """The price of a query as docs/service.md states it, "Costs" and "Limits"."""
+    b = key_bits / 2048
+    return math.ceil(blocks * scores * (features * b**2 + 64 * b**3) + 256 * b**3)
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory, keys: Path) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("iris")
+    result = train(iris_csv(), IRIS_TARGET, holdout=0)
+    (root / "model").mkdir()
+    result.spec.save(root / "model" / "features.json")
+    result.model.save(root / "model" / "model.json")
+    # What a customer holds: every flower without its species.
+    with open(iris_csv(), newline="") as source, open(root / "rows.csv", "w", newline="") as rows:
+        writer = csv.writer(rows)
+        for record in csv.reader(source):
+            writer.writerow(record[:-1])
+    process, url = start_server(
+        root / "model", "--max-request-cost", str(IRIS_MAX_COST), token=TOKEN
+    )
+    try:
+        yield {
+            "root": root,
+            "url": url,
+            "spec": result.spec,
+            "model": result.model,
+            "key": load_private_key(keys / "private_key.json"),
+            "keys": keys,
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_limits_count_a_classifiers_three_scores(iris: dict[str, Any]) -> None:
+    spec = iris["spec"]
+    assert spec.output.function == "softmax" and spec.output.classes == IRIS_CLASSES
+    document = httpx.get(f"{iris['url']}/v1/limits", headers=auth()).json()
+    assert document["cost"]["scores"] == 3
+    assert document["max_request_cost"] == IRIS_MAX_COST
+
+
+def test_query_gives_labels_and_probabilities_of_the_plaintext_model(
+    iris: dict[str, Any], tmp_path: Path
+) -> None:
+    lines = (iris["root"] / "rows.csv").read_text().splitlines(keepends=True)
+    sample = tmp_path / "flowers.csv"
+    sample.write_text("".join([lines[0], *(lines[1 + i] for i in (0, 1, 50, 51, 100, 149))]))
+    completed = subprocess.run(
+        [str(BIN / "ppml"), "query", "--url", iris["url"], "--keys", str(iris["keys"]),
+         "--features", str(iris["root"] / "model" / "features.json"),
+         "--input", str(sample), "--out", str(tmp_path / "species.csv"), "--jobs", "1"],
+        env={**os.environ, "PPML_SERVICE_TOKEN": TOKEN}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    with open(tmp_path / "species.csv", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        decrypted = list(reader)
+    assert header == ["prediction", *(f"proba_{name}" for name in IRIS_CLASSES)]
+    spec, model = iris["spec"], iris["model"]
+    scores = model.decision_function(customer.read_inputs(spec, sample))
+    probabilities = np.array([[float(cell) for cell in row[1:]] for row in decrypted])
+    np.testing.assert_allclose(probabilities, spec.output.probabilities(scores), rtol=0, atol=1e-9)
+    assert [row[0] for row in decrypted] == spec.output.labels(scores)
+    assert {row[0] for row in decrypted} == set(IRIS_CLASSES)
+
+
+def test_a_query_too_costly_only_for_its_three_scores_is_refused(
+    iris: dict[str, Any], tmp_path: Path
+) -> None:
+    key = iris["key"]
+    header = customer.encrypt_file(
+        key, iris["spec"], iris["root"] / "rows.csv", tmp_path / "q.jsonl", jobs=1
+    )
+    blocks, features, bits = header.blocks, header.features, key.public_key.bits
+    # Within the cap for a model of one score per row, over it for three.
+    assert documented_cost(blocks, features, 1, bits) <= IRIS_MAX_COST
+    expected = documented_cost(blocks, features, 3, bits)
+    assert expected > IRIS_MAX_COST
+    response = post(iris["url"], (tmp_path / "q.jsonl").read_bytes())
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert error["code"] == "too_costly"
+    assert f"would cost {expected} units" in error["message"]
+    assert "3 score(s) per row" in error["message"]
+    assert f"at most {IRIS_MAX_COST} per request" in error["message"]
+
+
+def test_a_classifier_query_is_split_under_the_cost_cap(
+    iris: dict[str, Any], tmp_path: Path
+) -> None:
+    spec, key, rows = iris["spec"], iris["key"], iris["root"] / "rows.csv"
+    posts: list[str] = []
+
+    def count(request: httpx.Request) -> None:
+        if request.url.path == "/v1/predict":
+            posts.append(request.method)
+
+    hooked = partial(httpx.Client, event_hooks={"request": [count]})
+    with patch.object(httpx, "Client", hooked):
+        answered = query_service(
+            iris["url"], key, rows, tmp_path / "split.csv", token=TOKEN, jobs=1, spec=spec
+        )
+    assert answered == 150
+    # The same rows in one query, answered and decrypted here.
+    header = customer.encrypt_file(key, spec, rows, tmp_path / "q.jsonl", jobs=1)
+    server.predict_file(spec, iris["model"], tmp_path / "q.jsonl", tmp_path / "r.jsonl", jobs=1)
+    customer.decrypt_file(
+        key,
+        tmp_path / "r.jsonl",
+        tmp_path / "whole.csv",
+        query=tmp_path / "q.jsonl",
+        spec=spec,
+        jobs=1,
+    )
+    assert (tmp_path / "split.csv").read_text() == (tmp_path / "whole.csv").read_text()
+    # As many blocks per request as the documented cost allows within the client's 98% margin.
+    per_request = max(
+        blocks
+        for blocks in range(1, header.blocks + 1)
+        if documented_cost(blocks, header.features, 3, key.public_key.bits) <= 0.98 * IRIS_MAX_COST
+    )
+    assert posts == ["POST"] * math.ceil(header.blocks / per_request)
+    assert len(posts) > 1

@@ -1,25 +1,25 @@
 """The result mask: what a customer can read from an answer, whatever it put in its query.
 
-A packed result plaintext holds the predictions of the block's k declared
-rows in its low ``k*s`` bits (s = slot width). A cheating customer can put
+A packed result plaintext holds the predictions of the block's m declared
+rows in its low ``m*s`` bits (s = slot width). A cheating customer can put
 anything in its ciphertexts, for instance a feature encrypted as
 ``2^(300 + s*j)``, far outside its slot: the weighted sum then carries every
 weight side by side in the bits *above* the declared slots. So before the
 server re-randomises an answer it adds, modulo n,
 
-    R = 2^(k*s - 1) + 2^(k*s) * U,    U uniform in [0, floor(n / 2^(k*s)) - 1)
+    R = 2^(m*s - 1) + 2^(m*s) * U,    U uniform in [0, floor(n / 2^(m*s)) - 1)
 
-The low ``k*s`` bits of R are the public constant ``2^(k*s-1)``, so the
+The low ``m*s`` bits of R are the public constant ``2^(m*s-1)``, so the
 declared slots keep exactly the value they had, shifted by a public offset
-that keeps an honest packed value ``P`` (``|P| < 2^(k*s-1)``) non-negative:
+that keeps an honest packed value ``P`` (``|P| < 2^(m*s-1)``) non-negative:
 ``Z = P + R < n`` never wraps. Every bit above them is uniformly random. For
-any P, Z = P + R mod n is P + R with R uniform on ``floor(n/2^(ks)) - 1``
-values, so Z determines ``P mod 2^(k*s)`` and at most about one more bit of
-P: a result tells its receiver no more than k slots' worth (``k*s + 1``
+any P, Z = P + R mod n is P + R with R uniform on ``floor(n/2^(m*s)) - 1``
+values, so Z determines ``P mod 2^(m*s)`` and at most about one more bit of
+P: a result tells its receiver no more than m slots' worth (``m*s + 1``
 bits) however the query was made. The proof sketch is in
 docs/threat-model.md; the layout in docs/encoding.md.
 
-The customer reads ``(Z mod 2^(k*s)) - 2^(k*s-1)`` and unpacks it as usual.
+The customer reads ``(Z mod 2^(m*s)) - 2^(m*s-1)`` and unpacks it as usual.
 
 The optional *precision cap* adds, in each declared slot, uniform noise in
 ``[-amplitude, amplitude]``, so results carry no information below a declared
@@ -50,7 +50,7 @@ def used_bits(layout: PackingLayout, rows: int) -> int:
 def result_mask(
     layout: PackingLayout, rows: int, n: int, random_below: RandomBelow = secrets.randbelow
 ) -> int:
-    """``R = 2^(k*s-1) + 2^(k*s) * U`` for a block of ``rows`` declared rows under modulus n."""
+    """``R = 2^(m*s-1) + 2^(m*s) * U`` for a block of m = ``rows`` declared rows under modulus n."""
     bits = used_bits(layout, rows)
     choices = (n >> bits) - 1
     if choices < 1:

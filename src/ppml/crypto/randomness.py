@@ -155,6 +155,14 @@ class MaskPool:
     def __len__(self) -> int:
         return len(self._pool)
 
+    def take(self, count: int) -> list[Any]:
+        """Up to ``count`` precomputed masks, removed from the pool (to hand to a worker)."""
+        return [self._pool.popleft() for _ in range(min(count, len(self._pool)))]
+
+    def add(self, masks: list[Any]) -> None:
+        """Masks another process took from its pool for this one (each used once, here)."""
+        self._pool.extend(masks)
+
     def mask(self) -> Any:
         """A fresh mask: from the pool if one is ready, else computed now."""
         try:

@@ -101,10 +101,14 @@ def _init_encryptor(
     _encrypt_state.update(public_key=public_key, masks=masks, width=width, layout=layout)
 
 
-def _encrypt_blocks(blocks: list[list[list[int]]]) -> list[tuple[int, list[str]]]:
+def _encrypt_blocks(
+    task: tuple[list[list[list[int]]], list[Any]],
+) -> list[tuple[int, list[str]]]:
+    blocks, precomputed = task
     state = _encrypt_state
     public_key, masks = state["public_key"], state["masks"]
     width, layout = state["width"], state["layout"]
+    masks.add(precomputed)  # taken from the parent's pool for this task: used here, once
     out = []
     for rows in blocks:
         texts = []
@@ -174,7 +178,12 @@ def encrypt_file(
         for vector in selected():
             yield [fmt.encode(float(value)) for value in vector]
 
-    tasks = batched(batched(encoded_rows(), layout.slots), BLOCKS_PER_TASK)
+    # Masks precomputed in this process (the offline phase) travel with the tasks:
+    # forked workers start with empty pools, so that no mask is ever used twice.
+    tasks = (
+        (blocks, masks.take(len(blocks) * header.features))
+        for blocks in batched(batched(encoded_rows(), layout.slots), BLOCKS_PER_TASK)
+    )
     task_count = -(-header.blocks // BLOCKS_PER_TASK)
     with BlockFileWriter(output_path, header.to_document()) as writer:
         for results in ordered_map(

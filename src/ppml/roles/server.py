@@ -164,8 +164,13 @@ def _init_predictor(
     _state.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
 
 
-def _predict_blocks(blocks: list[tuple[int, list[int]]]) -> list[tuple[int, list[str]]]:
+def _predict_blocks(
+    task: tuple[list[tuple[int, list[int]]], list[Any]],
+) -> list[tuple[int, list[str]]]:
+    blocks, precomputed = task
     public_key: PublicKey = _state["public_key"]
+    # Re-randomisation masks taken from the parent's pool for this task: used here, once.
+    public_masks(public_key.n, None).add(precomputed)
     layout: PackingLayout = _state["layout"]
     deadline: float | None = _state["deadline"]
     width = ciphertext_width(public_key)
@@ -217,7 +222,15 @@ def predict_file(
         header.rows,
         header.layout,
     )
-    tasks = batched(((count, [c.value for c in row]) for count, row in blocks), BLOCKS_PER_TASK)
+    # Uniform masks precomputed in this process (the offline phase) travel with the tasks:
+    # forked workers start with empty pools, so that no mask is ever used twice.
+    pool = public_masks(header.public_key.n, None)
+    tasks = (
+        (task, pool.take(len(task) * model.scores))
+        for task in batched(
+            ((count, [c.value for c in row]) for count, row in blocks), BLOCKS_PER_TASK
+        )
+    )
     with BlockFileWriter(output_path, result.to_document()) as writer:
         for answers in ordered_map(
             _predict_blocks,

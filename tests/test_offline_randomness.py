@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
+from ppml.crypto import KeyPolicy, PrivateKey, PublicKey, generate_keypair
 from ppml.crypto.randomness import owner_masks, public_masks
 from ppml.datasets import iris_csv
 from ppml.features import FeatureSpec
 from ppml.model import LinearModel
 from ppml.model.training import TrainingResult, train
 from ppml.roles import customer, server
+from ppml.service.compute import POOL_KEYS, MaskFiller
 
 POLICY = KeyPolicy(min_bits=512, require_proof=True)
 
@@ -82,3 +85,33 @@ def test_a_pool_hands_out_each_mask_once(keypair: tuple[PublicKey, PrivateKey]) 
     assert [pool.mask() for _ in range(3)] == taken
     fresh = pool.mask()  # computed now: the pool is empty
     assert fresh not in taken
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_service_worker_fills_pools_of_recent_keys_while_idle() -> None:
+    keys = [generate_keypair(512, insecure_test_key=True)[0].n for _ in range(POOL_KEYS + 1)]
+    for n in keys:
+        public_masks(n, None).discard()
+    filler = MaskFiller(target=3)
+    filler.idle(keys[0])
+    assert _wait_for(lambda: len(public_masks(keys[0], None)) == 3)
+    # Busy: at most the mask being computed is added.
+    filler.busy()
+    public_masks(keys[0], None).take(3)
+    time.sleep(0.2)
+    assert len(public_masks(keys[0], None)) <= 1
+    # Idle again, with more keys than it keeps: the oldest key's pool is dropped.
+    for n in keys[1:]:
+        filler.idle(n)
+    assert _wait_for(lambda: all(len(public_masks(n, None)) == 3 for n in keys[1:]))
+    assert len(public_masks(keys[0], None)) == 0
+    time.sleep(0.1)
+    assert all(len(public_masks(n, None)) == 3 for n in keys[1:])  # full pools stop it

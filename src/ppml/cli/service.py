@@ -55,6 +55,15 @@ def serve(
             "--bulk-nice", min=0, max=19, help="How much lower the bulk lane's OS priority is."
         ),
     ] = 10,
+    mask_pool: Annotated[
+        int,
+        typer.Option(
+            "--mask-pool",
+            min=0,
+            help="Re-randomisation masks each worker computes while idle, per recent customer "
+            "key (0: none); each is used once.",
+        ),
+    ] = 64,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Largest accepted request body.")
     ] = 64 << 20,
@@ -217,6 +226,7 @@ def serve(
         workers=workers or default_jobs(),
         bulk_workers=bulk_workers,
         bulk_niceness=bulk_nice,
+        mask_pool=mask_pool,
         max_body_bytes=max_body_bytes,
         max_rows=max_rows,
         rate_limit=rate_limit,

@@ -85,6 +85,8 @@ class ServiceSettings:
     """Processes of the interactive lane."""
     bulk_workers: int = 1
     bulk_niceness: int = 10
+    mask_pool: int = 64
+    """Re-randomisation masks each worker computes ahead, while idle, per recent key."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     rate_limit: str = DEFAULT_RATE_LIMIT
@@ -306,6 +308,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             max_pending_cost=settings.max_pending_interactive,
             client_share=settings.client_share,
             model_dir=str(settings.model_dir),
+            mask_pool=settings.mask_pool,
         ),
         bulk=Lane(
             "bulk",
@@ -314,6 +317,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             max_pending_cost=settings.max_pending_bulk,
             client_share=settings.client_share,
             model_dir=str(settings.model_dir),
+            mask_pool=settings.mask_pool,
         ),
         quotas=QuotaTable([prediction_quota, compute_quota], settings.max_clients),
         refusals=QuotaTable([Quota.parse(settings.max_refusals)], settings.max_clients),

@@ -10,10 +10,14 @@ the process boundary, so the event loop decides every status code.
 from __future__ import annotations
 
 import os
+import threading
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ppml.crypto import SERVER_KEY_POLICY
+from ppml.crypto.randomness import public_masks
 from ppml.errors import (
     DeadlineExceededError,
     FileFormatError,
@@ -25,6 +29,7 @@ from ppml.errors import (
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.roles import server
+from ppml.wire.messages import read_query_record
 
 FEATURES_FILENAME = "features.json"
 MODEL_FILENAME = "model.json"
@@ -48,6 +53,68 @@ class Failure:
 
 _loaded: dict[str, object] = {}
 
+POOL_KEYS = 4
+"""Keys (the most recently answered) whose re-randomisation masks a worker keeps ready."""
+
+
+class MaskFiller:
+    """Computes uniform re-randomisation masks ``r^n`` for recently seen keys while the worker
+    is idle, up to ``target`` per key, so that a query's answers cost a multiplication each.
+
+    Masks are computed one at a time and only while no query runs (a query that arrives
+    waits for at most the one mask being computed); each is handed out once, as any
+    pooled mask (:mod:`ppml.crypto.randomness`). The keys are public; the pools hold
+    fresh random values only.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self._keys: OrderedDict[int, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._run, name="mask-filler", daemon=True)
+        self._thread.start()
+
+    def busy(self) -> None:
+        """A query starts: stop filling after the current mask."""
+        self._idle.clear()
+
+    def idle(self, n: int) -> None:
+        """The query for modulus ``n`` is answered: keep that key's pool topped up."""
+        with self._lock:
+            self._keys[n] = None
+            self._keys.move_to_end(n)
+            while len(self._keys) > POOL_KEYS:
+                evicted, _ = self._keys.popitem(last=False)
+                public_masks(evicted, None).discard()
+            self._idle.set()
+
+    def resume(self) -> None:
+        """The query ended (answered or refused): fill again."""
+        with self._lock:
+            self._idle.set()
+
+    def _next_key(self) -> int | None:
+        """The most recent key whose pool is short; with every pool full, stop until the next
+        answered query (under the lock, so that a query answered meanwhile is not missed)."""
+        with self._lock:
+            for n in reversed(self._keys):
+                if len(public_masks(n, None)) < self.target:
+                    return n
+            self._idle.clear()
+        return None
+
+    def _run(self) -> None:
+        while True:
+            self._idle.wait()
+            n = self._next_key()
+            if n is not None:
+                public_masks(n, None).fill(1)
+
+
+_filler: MaskFiller | None = None
+
 
 def load_model(model_dir: str) -> None:
     """Read the spec and the model, and check they belong together."""
@@ -58,16 +125,20 @@ def load_model(model_dir: str) -> None:
     _loaded.update(spec=spec, model=model)
 
 
-def start_worker(model_dir: str, niceness: int) -> None:
-    """Worker initializer: lower this process's priority by ``niceness``, then load the model.
+def start_worker(model_dir: str, niceness: int, mask_pool: int = 0) -> None:
+    """Worker initializer: lower this process's priority by ``niceness``, load the model, and
+    (with ``mask_pool`` > 0) start computing re-randomisation masks while idle.
 
     Beside busy normal-priority processes, a process niced by 10 gets about
     a tenth of a core (Linux's weights); alone, a whole one. So bulk queries
     progress without slowing interactive ones much.
     """
+    global _filler
     if niceness:
         os.nice(niceness)
     load_model(model_dir)
+    if mask_pool > 0:
+        _filler = MaskFiller(mask_pool)
 
 
 def ready() -> bool:
@@ -83,13 +154,22 @@ def answer(query_path: str, result_path: str, deadline: float | None) -> bytes |
     """
     spec, model = _loaded["spec"], _loaded["model"]
     assert isinstance(spec, FeatureSpec) and isinstance(model, LinearModel)
+    if _filler is not None:
+        _filler.busy()
     try:
         server.predict_file(spec, model, query_path, result_path, jobs=1, deadline=deadline)
+        if _filler is not None:
+            # The header was verified above (and its key's proof check is cached).
+            record = read_query_record(query_path, policy=SERVER_KEY_POLICY)
+            _filler.idle(record.header.public_key.n)
         return Path(result_path).read_bytes()
     except PpmlError as error:
         return refusal_for(error, query_path)
     except Exception:  # a bug: reported to the log, never to the client
         return Failure(traceback.format_exc())
+    finally:
+        if _filler is not None:
+            _filler.resume()
 
 
 def refusal_for(error: PpmlError, query_path: str) -> Refusal:

@@ -78,10 +78,11 @@ class Lane:
         max_pending_cost: int,
         client_share: float,
         model_dir: str,
+        mask_pool: int = 0,
     ) -> None:
         self.name, self.workers, self.niceness = name, workers, niceness
         self.max_pending_cost, self.client_share = max_pending_cost, client_share
-        self.model_dir = model_dir
+        self.model_dir, self.mask_pool = model_dir, mask_pool
         self.pending_cost = 0
         self.seconds_per_unit = INITIAL_SECONDS_PER_UNIT
         self._pool: Executor | None = None
@@ -104,7 +105,7 @@ class Lane:
             self.workers,
             multiprocessing.get_context("spawn"),
             compute.start_worker,
-            (self.model_dir, self.niceness),
+            (self.model_dir, self.niceness, self.mask_pool),
         )
 
     async def warm_up(self) -> None:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import batches
 import numpy as np
 import phe
 
@@ -265,6 +266,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=default_jobs())
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--batches", type=int, nargs="*", default=list(batches.BATCHES),
+        help="batch sizes of the comparison with TenSEAL (none: skip it)",
+    )  # fmt: skip
     options = parser.parse_args()
     options.out.mkdir(parents=True, exist_ok=True)
 
@@ -285,6 +290,28 @@ def main() -> None:
             report["sizes"].append(
                 bench_key_size(bits, spec, model, options.phe_rows, options.jobs, Path(scratch))
             )
+        if options.batches:
+            bits = 2048
+            reference = next((s for s in report["sizes"] if s["bits"] == bits), None)
+            if reference is None:
+                reference = bench_key_size(
+                    bits, spec, model, options.phe_rows, options.jobs, Path(scratch)
+                )
+            _, key = generate_keypair(bits)
+            for _ in range(64):  # the key owner's tables, built once as a long-running customer
+                key.random_mask()
+            folder = Path(scratch) / "batches"
+            folder.mkdir()
+            table = batches.run(
+                key,
+                spec,
+                model,
+                reference["phe"]["end_to_end_per_row_s"],
+                options.jobs,
+                folder,
+                tuple(options.batches),
+            )
+            report["batches"] = {"bits": bits, **batches.to_document(table)}
         if options.memory_rows:
             folder = Path(scratch) / "memory"
             folder.mkdir()
@@ -299,6 +326,8 @@ def main() -> None:
                 print(f"-- peak memory, {rows} rows", file=sys.stderr, flush=True)
                 report["memory"][str(rows)] = memory_run(folder, rows, options.jobs)
     print_report(report)
+    if options.batches:
+        batches.print_table(table, 2048)
     (options.out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     draw_chart(report, options.out / "bench.png")
     print(f"\nwrote {options.out / 'bench.json'} and {options.out / 'bench.png'}")

@@ -143,6 +143,13 @@ def write_atomic(
 
 
 @contextlib.contextmanager
+def atomic_binary_writer(path: str | Path, *, mode: int = PUBLIC_FILE_MODE) -> Iterator[IO[bytes]]:
+    """A binary file written in pieces that appears at ``path`` only if the block succeeds."""
+    with _atomic_file(path, mode=mode, binary=True) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
 def atomic_text_writer(path: str | Path, *, mode: int = PUBLIC_FILE_MODE) -> Iterator[TextIO]:
     """A text file written in pieces that appears at ``path`` only if the block succeeds."""
     with _atomic_file(path, mode=mode, binary=False) as handle:

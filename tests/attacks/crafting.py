@@ -48,7 +48,7 @@ def craft_query(
         for m in plaintexts
     ]
     with BlockFileWriter(path, header.to_document()) as writer:
-        writer.write_block(declared_rows, {"ciphertexts": texts})
+        writer.write_block(declared_rows, texts)
     return header
 
 
@@ -97,4 +97,4 @@ def craft_result(
                 masked = (packed + result_mask(layout, rows, public_key.n)) % public_key.n
                 value = public_key.raw_encrypt(masked).value  # any valid ciphertext will do
                 texts.append(encode_ciphertext_value(value, width))
-            writer.write_block(rows, {"ciphertexts": texts})
+            writer.write_block(rows, texts)

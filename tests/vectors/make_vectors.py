@@ -14,6 +14,7 @@ the specification does.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -423,7 +424,45 @@ def name_allowed(name: str) -> bool:
     return not (name[0] in "=@" or (name[0] in "+-" and len(name) > 1 and decimal is None))
 
 
+def container_vectors() -> dict[str, object]:
+    """docs/wire-format.md, "Containers": one small block file in both containers."""
+    header = {"format": "ppml.query", "version": 3, "rows": 3, "note": "größe"}
+    width = 8
+    blocks = [
+        (2, [bytes(range(i * 8, i * 8 + 8)) for i in range(3)]),
+        (1, [bytes([255 - i] * width) for i in range(3)]),
+    ]
+    lines = [json.dumps(header, separators=(",", ":"), ensure_ascii=True)]
+    binary = b"PPMLBIN\x01"
+    header_bytes = lines[0].encode("utf-8")
+    binary += len(header_bytes).to_bytes(4, "big") + header_bytes
+    for index, (rows, ciphertexts) in enumerate(blocks):
+        texts = [base64.b64encode(c).decode("ascii") for c in ciphertexts]
+        lines.append(
+            json.dumps({"block": index, "rows": rows, "ciphertexts": texts}, separators=(",", ":"))
+        )
+        binary += (
+            rows.to_bytes(4, "big") + len(ciphertexts).to_bytes(2, "big") + b"".join(ciphertexts)
+        )
+    total = sum(rows for rows, _ in blocks)
+    lines.append(
+        json.dumps({"end": True, "blocks": len(blocks), "rows": total}, separators=(",", ":"))
+    )
+    binary += (0).to_bytes(4, "big") + (0).to_bytes(2, "big")
+    binary += len(blocks).to_bytes(4, "big") + total.to_bytes(4, "big")
+    return {
+        "description": "docs/wire-format.md, 'Containers': the same header and blocks as "
+        "JSON Lines and in the binary container (ciphertexts of a toy width of 8 bytes)",
+        "header": header,
+        "width": width,
+        "blocks": [{"rows": rows, "ciphertexts": [c.hex() for c in cs]} for rows, cs in blocks],
+        "jsonl": "\n".join(lines) + "\n",
+        "binary": binary.hex(),
+    }
+
+
 def write_spec_and_output_vectors() -> None:
+    write("containers.json", container_vectors())
     write(
         "names.json",
         {

@@ -364,6 +364,14 @@ def encrypt(
     pack: Annotated[
         bool, typer.Option("--pack/--no-pack", help="Pack several rows into each ciphertext.")
     ] = True,
+    binary: Annotated[
+        bool,
+        typer.Option(
+            "--binary",
+            help="Write the binary container (ciphertexts as raw bytes, a quarter smaller) "
+            "instead of JSON Lines; the server answers in the same container.",
+        ),
+    ] = False,
     strict: StrictOption = False,
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
@@ -404,6 +412,7 @@ def encrypt(
             progress=progress,
             report=report,
             strict=strict,
+            binary=binary,
         )
     info(f"read {table.path} as {table.description}")
     report_encoding(report)

@@ -103,7 +103,7 @@ def _init_encryptor(
 
 def _encrypt_blocks(
     task: tuple[list[list[list[int]]], list[Any]],
-) -> list[tuple[int, list[str]]]:
+) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
     state = _encrypt_state
     public_key, masks = state["public_key"], state["masks"]
@@ -134,6 +134,7 @@ def encrypt_file(
     csv_options: CsvOptions | None = None,
     report: EncodingReport | None = None,
     strict: bool = False,
+    binary: bool = False,
 ) -> QueryHeader:
     """Validate every row of a CSV table, then encrypt it block by block into a query file.
 
@@ -141,7 +142,8 @@ def encrypt_file(
     ``rows`` selects data rows by 0-based index (default: all). Missing cells
     are filled in as the spec says; unusual cells and unseen categories are
     counted in ``report`` (once, on the validating pass), or refused with
-    ``strict``. With the
+    ``strict``. ``binary`` writes the binary container instead of JSON
+    Lines (docs/wire-format.md). With the
     private key, encryption uses the key owner's faster randomness (same
     distribution). ``standard_randomness`` ignores the key's DJN base.
     Nothing is written if any row is invalid.
@@ -185,7 +187,7 @@ def encrypt_file(
         for blocks in batched(batched(encoded_rows(), layout.slots), BLOCKS_PER_TASK)
     )
     task_count = -(-header.blocks // BLOCKS_PER_TASK)
-    with BlockFileWriter(output_path, header.to_document()) as writer:
+    with BlockFileWriter(output_path, header.to_document(), binary=binary) as writer:
         for results in ordered_map(
             _encrypt_blocks,
             tasks,
@@ -195,7 +197,7 @@ def encrypt_file(
             task_count=task_count,
         ):
             for count, texts in results:
-                writer.write_block(count, {"ciphertexts": texts})
+                writer.write_block(count, texts)
                 if progress is not None:
                     progress.advance(count)
     return header

@@ -40,6 +40,7 @@ from ppml.wire.messages import (
     ciphertext_width,
     encode_ciphertext_value,
     file_sha256,
+    is_binary_container,
     open_query,
 )
 
@@ -166,7 +167,7 @@ def _init_predictor(
 
 def _predict_blocks(
     task: tuple[list[tuple[int, list[int]]], list[Any]],
-) -> list[tuple[int, list[str]]]:
+) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
     public_key: PublicKey = _state["public_key"]
     # Re-randomisation masks taken from the parent's pool for this task: used here, once.
@@ -231,7 +232,9 @@ def predict_file(
             ((count, [c.value for c in row]) for count, row in blocks), BLOCKS_PER_TASK
         )
     )
-    with BlockFileWriter(output_path, result.to_document()) as writer:
+    # The answer comes in the query's container.
+    binary = is_binary_container(input_path)
+    with BlockFileWriter(output_path, result.to_document(), binary=binary) as writer:
         for answers in ordered_map(
             _predict_blocks,
             tasks,
@@ -241,7 +244,7 @@ def predict_file(
             task_count=-(-header.blocks // BLOCKS_PER_TASK),
         ):
             for count, texts in answers:
-                writer.write_block(count, {"ciphertexts": texts})
+                writer.write_block(count, texts)
                 if progress is not None:
                     progress.advance(count)
     return result

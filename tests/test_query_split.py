@@ -34,6 +34,7 @@ from ppml.service.client import (
 )
 from ppml.service.costs import QueryShape
 from ppml.wire.keyfile import save_keypair
+from ppml.wire.messages import BINARY_MAGIC
 
 TOKEN = "split-token-" + "x" * 20
 BIN = Path(sys.executable).parent
@@ -298,11 +299,14 @@ def _second_answer_changed(change: Callable[[dict[str, Any]], None]) -> Answer:
     def alter(post: int, answer: httpx.Response) -> httpx.Response | None:
         if post != 2:
             return None
-        lines = answer.content.decode().splitlines()
-        header = json.loads(lines[0])
+        content = answer.content
+        assert content.startswith(BINARY_MAGIC)  # the service answers in the query's container
+        length = int.from_bytes(content[8:12], "big")
+        header = json.loads(content[12 : 12 + length])
         change(header)
-        lines[0] = json.dumps(header)
-        return httpx.Response(200, content="\n".join(lines).encode())
+        text = json.dumps(header).encode()
+        changed = BINARY_MAGIC + len(text).to_bytes(4, "big") + text + content[12 + length :]
+        return httpx.Response(200, content=changed)
 
     return alter
 
@@ -310,7 +314,7 @@ def _second_answer_changed(change: Callable[[dict[str, Any]], None]) -> Answer:
 def _truncated_second_answer(post: int, answer: httpx.Response) -> httpx.Response | None:
     if post != 2:
         return None
-    return httpx.Response(200, content=b"\n".join(answer.content.splitlines()[:-1]) + b"\n")
+    return httpx.Response(200, content=answer.content[:-1])
 
 
 @pytest.mark.parametrize(
@@ -453,3 +457,11 @@ def test_id_columns_must_exist_before_anything_is_sent(
                       tmp_path / "out.csv", token=TOKEN, spec=setup["spec"],
                       id_columns=("serial",))  # fmt: skip
     assert seen == []
+
+
+def test_the_binary_container_is_used_where_the_service_takes_it() -> None:
+    assert not _limits().binary  # a service that does not say: JSON Lines, as before
+    assert RequestLimits.parse(_published(containers=["jsonl", "binary"]), "s").binary
+    assert not RequestLimits.parse(_published(containers=["jsonl"]), "s").binary
+    with pytest.raises(ServiceError, match="containers are not a list"):
+        RequestLimits.parse(_published(containers="binary"), "s")

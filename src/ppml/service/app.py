@@ -58,10 +58,14 @@ from ppml.service.costs import (
 )
 from ppml.service.lanes import Lane, LaneFullError, QueueTimeoutError, Ticket
 from ppml.service.quota import Quota, QuotaTable
+from ppml.wire.messages import BINARY_MAGIC
 
 log = logging.getLogger("ppml.service")
 
 QUERY_MEDIA_TYPE = "application/x-ndjson"
+BINARY_MEDIA_TYPE = "application/octet-stream"
+"""Results in the binary container (docs/wire-format.md) go out as this; queries may too."""
+CONTAINERS = ("jsonl", "binary")
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DEFAULT_MAX_ROWS = 20_000
 DEFAULT_RATE_LIMIT = "100000/hour"
@@ -161,6 +165,11 @@ class ServiceLimits(BaseModel):
     max_key_bits: int = Field(description="Largest key modulus accepted, in bits.")
     cost: CostTerms
     body: BodyTerms
+    containers: list[str] = Field(
+        default_factory=lambda: list(CONTAINERS),
+        description="Query containers accepted (docs/wire-format.md); a result comes in the "
+        "query's.",
+    )
 
 
 def service_limits(settings: ServiceSettings, scores: int = 1) -> ServiceLimits:
@@ -415,7 +424,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         summary="Encrypted predictions for an encrypted query",
         response_class=Response,
         responses={
-            200: {"content": {QUERY_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+            200: {
+                "content": {
+                    QUERY_MEDIA_TYPE: {"schema": {"type": "string"}},
+                    BINARY_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                }
+            },
             400: {"description": "malformed query, bad ciphertext, weak key, wrong version"},
             401: {"description": "missing or wrong bearer token"},
             408: {"description": "the body arrived too slowly"},
@@ -432,7 +446,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 "content": {
                     QUERY_MEDIA_TYPE: {"schema": {"type": "string"}},
                     "text/plain": {"schema": {"type": "string"}},
-                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    BINARY_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
                 },
             }
         },
@@ -450,8 +464,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         )
         try:
             authorize(request)
-            first_line, received = await _read_header_line(body)
-            shape = _price(first_line, settings, declared, spec.output.scores)
+            header, received = await _read_header(body)
+            shape = _price(header, settings, declared, spec.output.scores)
             lane = service.interactive if shape.cost <= settings.interactive_cost else service.bulk
             reserved = min(declared or shape.max_body_bytes, shape.max_body_bytes)
             ticket = _admit(service, settings, lane, client, shape, reserved)
@@ -519,7 +533,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             "predict: client=%s lane=%s rows=%d cost=%d seconds=%.3f",
             client, lane.name, shape.rows, shape.cost, elapsed,
         )  # fmt: skip
-        return Response(outcome, media_type=QUERY_MEDIA_TYPE)
+        binary = outcome.startswith(BINARY_MAGIC)
+        return Response(outcome, media_type=BINARY_MEDIA_TYPE if binary else QUERY_MEDIA_TYPE)
 
     return app
 
@@ -536,34 +551,47 @@ def _declared_length(request: Request, limit: int) -> int | None:
     return size
 
 
-async def _read_header_line(body: _Body) -> tuple[bytes, bytearray]:
-    """The query's first line, and every byte read so far (the first line included)."""
+async def _read_header(body: _Body) -> tuple[bytes, bytearray]:
+    """The query's header document (its first line, or the binary container's header), and
+    every byte read so far (the header included)."""
     buffer = bytearray()
+    prefix = len(BINARY_MAGIC) + 4
     while True:
         chunk = await body.chunk()
         if chunk is None:
             if not buffer:
                 raise ClientError(400, "invalid_query", "the body is empty; send a query file")
-            return bytes(buffer), buffer  # a one-line body: the parser says what is wrong
+            return bytes(buffer), buffer  # a short body: the parser says what is wrong
         searched = len(buffer)
         buffer += chunk
+        if buffer.startswith(BINARY_MAGIC[: len(buffer)]):
+            if len(buffer) < prefix:
+                continue
+            length = int.from_bytes(buffer[len(BINARY_MAGIC) : prefix], "big")
+            if length > MAX_HEADER_BYTES:
+                raise _header_too_large()
+            if len(buffer) >= prefix + length:
+                return bytes(buffer[prefix : prefix + length]), buffer
+            continue
         newline = buffer.find(b"\n", searched)
         if newline >= 0 and newline <= MAX_HEADER_BYTES:
             return bytes(buffer[:newline]), buffer
         if len(buffer) > MAX_HEADER_BYTES:
-            raise ClientError(
-                413,
-                "header_too_large",
-                f"the query's first line (its header) exceeds {MAX_HEADER_BYTES} bytes",
-            )
+            raise _header_too_large()
+
+
+def _header_too_large() -> ClientError:
+    return ClientError(
+        413, "header_too_large", f"the query's header exceeds {MAX_HEADER_BYTES} bytes"
+    )
 
 
 def _price(
-    first_line: bytes, settings: ServiceSettings, declared: int | None, scores: int
+    header: bytes, settings: ServiceSettings, declared: int | None, scores: int
 ) -> QueryShape:
     """The query's shape, refused with a 4xx if it is over a per-request limit."""
     try:
-        shape = read_query_shape(first_line, scores)
+        shape = read_query_shape(header, scores)
         # The worker checks the whole key; its size alone already rules out
         # keys no query may use, before one is charged or queued.
         SERVER_KEY_POLICY.check_size(shape.key_bits)

@@ -46,6 +46,7 @@ from ppml.wire.document import MAX_DOCUMENT_BYTES, load_json
 from ppml.wire.messages import QueryHeader, QueryRecord, ciphertext_width
 
 QUERY_MEDIA_TYPE = "application/x-ndjson"
+BINARY_MEDIA_TYPE = "application/octet-stream"
 
 RETRY_STATUSES = frozenset({429, 503})
 """Statuses whose ``Retry-After`` is honoured: a quota or the service's queue is full for now."""
@@ -171,6 +172,8 @@ class RequestLimits:
     ciphertext_overhead_bytes: int
     block_overhead_bytes: int
     query_overhead_bytes: int
+    binary: bool = False
+    """Whether the service takes queries in the binary container (its ``containers``)."""
 
     @classmethod
     def parse(cls, data: bytes, where: str) -> RequestLimits:
@@ -184,13 +187,18 @@ class RequestLimits:
             raise ServiceError(f"{where}: the limits are not a JSON object")
         values: dict[str, int] = {}
         for field in fields(cls):
+            if field.name == "binary":
+                continue
             section = _LIMIT_SECTIONS.get(field.name)
             members = document if section is None else document.get(section)
             value = members.get(field.name) if isinstance(members, dict) else None
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ServiceError(f"{where}: the limits lack a whole number {field.name!r}")
             values[field.name] = value
-        limits = cls(**values)
+        containers = document.get("containers", ["jsonl"])  # absent: an older service
+        if not isinstance(containers, list) or not all(isinstance(c, str) for c in containers):
+            raise ServiceError(f"{where}: the limits' containers are not a list of names")
+        limits = cls(**values, binary="binary" in containers)
         if min(limits.max_rows, limits.max_request_cost, limits.max_body_bytes) < 1 or (
             min(limits.reference_key_bits, limits.scores) < 1
         ):
@@ -350,6 +358,7 @@ class _Exchange:
     table: CsvTable
     jobs: int | None
     progress: ProgressReporter | None
+    binary: bool = False
 
     def answers(self, requests: list[range]) -> Generator[tuple[PredictionCell, ...], None, None]:
         """Every request in turn: encrypt, post, check and decrypt; predictions in row order."""
@@ -363,7 +372,13 @@ class _Exchange:
         where = f"{which}rows {rows.start + 1}-{rows.stop} of {self.table.path}"
         query, result = self.scratch / "query.jsonl", self.scratch / "result.jsonl"
         header = customer.encrypt_file(
-            self.private_key, self.spec, self.table, query, rows=rows, jobs=self.jobs
+            self.private_key,
+            self.spec,
+            self.table,
+            query,
+            rows=rows,
+            jobs=self.jobs,
+            binary=self.binary,
         )
         body = query.read_bytes()
         record = QueryRecord(header, hashlib.sha256(body).hexdigest())
@@ -409,7 +424,9 @@ class _Exchange:
                     self.url,
                     limit,
                     content=body,
-                    headers={"Content-Type": QUERY_MEDIA_TYPE},
+                    headers={
+                        "Content-Type": BINARY_MEDIA_TYPE if self.binary else QUERY_MEDIA_TYPE
+                    },
                 )
             except ServiceRefusedError as refusal:
                 wait = refusal.retry_after
@@ -520,7 +537,16 @@ def query_service(
                 for start in range(0, total, per_request)
             ]
             exchange = _Exchange(
-                client, base, Path(scratch), private_key, spec, table, jobs, progress
+                client,
+                base,
+                Path(scratch),
+                private_key,
+                spec,
+                table,
+                jobs,
+                progress,
+                # The compact container where the service takes it (it answers in kind).
+                binary=limits is not None and limits.binary,
             )
             if progress is not None:
                 progress.start(total)

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ppml.crypto import PrivateKey, PublicKey
@@ -20,6 +20,10 @@ finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_v
 
 class TestFixedPoint:
     @given(x=st.floats(allow_nan=False, allow_infinity=False), bits=st.integers(0, 200))
+    # The float fast path and its edges: a subnormal, a tie, and a scaling that overflows.
+    @example(x=5e-324, bits=200)
+    @example(x=-0.5, bits=0)
+    @example(x=1.7976931348623157e308, bits=200)
     def test_encoding_is_exact_rounding(self, x: float, bits: int) -> None:
         encoded = FixedPoint(bits).encode(x)
         exact = Fraction(x) * 2**bits

@@ -87,6 +87,12 @@ def _scaled_integer(value: Any, frac_bits: int) -> int:
         x = float(value)
         if not math.isfinite(x):
             raise EncodingError(f"cannot encode {x}: only finite numbers have an encoding")
+        # Scaling a float by a power of two is exact unless it overflows, and round()
+        # of a float rounds half to even exactly: the common case without big integers.
+        try:
+            return round(math.ldexp(x, frac_bits))
+        except OverflowError:
+            pass
         numerator, denominator = x.as_integer_ratio()  # denominator is a power of two
         quotient, remainder = divmod(numerator << frac_bits, denominator)
         twice = 2 * remainder

@@ -319,3 +319,18 @@ def test_precomputed_masks_are_used_once_and_never_inherited() -> None:
     os.waitpid(child, 0)
     assert os.read(read, 16) == b"0"
     assert len(masks) == 2
+
+
+def test_a_block_of_ciphertexts_is_validated_at_once(
+    keypair: tuple[PublicKey, PrivateKey],
+) -> None:
+    """One gcd for a block, and a bad value still named by its position."""
+    public_key, private_key = keypair
+    values = [int(private_key.raw_encrypt(m).value) for m in range(5)]
+    assert Ciphertext.validated(public_key, values) == [Ciphertext(public_key, v) for v in values]
+    for bad, problem in ((private_key.p, "shares a factor"), (0, "out of range")):
+        for position in (0, 3, 5):
+            block = [*values[:position], bad, *values[position:]]
+            with pytest.raises(InvalidCiphertextError, match=problem) as refused:
+                Ciphertext.validated(public_key, block)
+            assert refused.value.index == position

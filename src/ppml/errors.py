@@ -35,6 +35,9 @@ class KeyMismatchError(PpmlError, ValueError):
 class InvalidCiphertextError(PpmlError, ValueError):
     """A ciphertext is not a valid element of Z*_{n^2} for its key."""
 
+    index: int | None = None
+    """Its position, when it was checked among others (:meth:`Ciphertext.validated`)."""
+
 
 class EncodingError(PpmlError, ValueError):
     """A value cannot be encoded (not a finite real number, wrong type)."""

@@ -17,6 +17,7 @@ rests on the decisional composite residuosity assumption.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn
 
@@ -189,6 +190,34 @@ class Ciphertext:
             raise InvalidCiphertextError("invalid ciphertext: it shares a factor with n")
         object.__setattr__(self, "public_key", public_key)
         object.__setattr__(self, "_value", gmpy2.mpz(value))
+
+    @classmethod
+    def validated(cls, public_key: PublicKey, values: Sequence[int]) -> list[Ciphertext]:
+        """Ciphertexts of ``values``, with the checks of the constructor made for all at once.
+
+        Every value is range-checked; coprimality to n is checked on their product
+        modulo n (a prime factor of n divides the product iff it divides a value), so
+        a block costs one gcd. A bad value raises :class:`InvalidCiphertextError` as the
+        constructor does, with ``index`` set to its position.
+        """
+        n, nsquare = public_key.n, public_key.nsquare
+        product = gmpy2.mpz(1)
+        for index, value in enumerate(values):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < nsquare:
+                cls._located(public_key, value, index)
+            product = product * value % n
+        if gmpy2.gcd(product, n) != 1:
+            for index, value in enumerate(values):
+                cls._located(public_key, value, index)
+        return [cls._trusted(public_key, gmpy2.mpz(value)) for value in values]
+
+    @classmethod
+    def _located(cls, public_key: PublicKey, value: int, index: int) -> None:
+        try:
+            cls(public_key, value)
+        except InvalidCiphertextError as error:
+            error.index = index
+            raise
 
     @classmethod
     def _trusted(cls, public_key: PublicKey, value: Any) -> Ciphertext:

@@ -25,8 +25,9 @@ import hashlib
 import json
 import secrets
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,6 +110,37 @@ def decode_ciphertext(
 ) -> Ciphertext:
     """Read and validate one ciphertext (base64 text in JSON Lines, bytes in the binary
     container); problems name the file and position."""
+    return decode_ciphertexts(public_key, [text], width, document, lambda _: where)[0]
+
+
+def decode_ciphertexts(
+    public_key: PublicKey,
+    texts: Sequence[Any],
+    width: int,
+    document: DocumentReader,
+    where: Callable[[int], str],
+) -> list[Ciphertext]:
+    """Read and validate a block's ciphertexts (one gcd for all of them); a problem names
+    the file and ``where(j)`` of the ciphertext at position j."""
+    values = [
+        int.from_bytes(_ciphertext_bytes(text, width, document, where(j)), "big")
+        for j, text in enumerate(texts)
+    ]
+    try:
+        return Ciphertext.validated(public_key, values)
+    except InvalidCiphertextError as error:
+        raise document.fail(f"{where(error.index or 0)}: {error}") from None
+
+
+def _feature_position(rows: str, j: int) -> str:
+    return f"{rows}, feature {j + 1}"
+
+
+def _score_position(block: int, j: int) -> str:
+    return f"block {block}, score {j + 1}"
+
+
+def _ciphertext_bytes(text: Any, width: int, document: DocumentReader, where: str) -> bytes:
     if isinstance(text, bytes):
         raw = text
     elif not isinstance(text, str):
@@ -120,10 +152,7 @@ def decode_ciphertext(
             raise document.fail(f"{where}: not valid base64") from None
     if len(raw) != width:
         raise document.fail(f"{where}: a ciphertext of this key has {width} bytes, not {len(raw)}")
-    try:
-        return Ciphertext(public_key, int.from_bytes(raw, "big"))
-    except InvalidCiphertextError as error:
-        raise document.fail(f"{where}: {error}") from None
+    return raw
 
 
 @dataclass(frozen=True)
@@ -474,12 +503,13 @@ def open_query(
             where = f"rows {first_row}-{first_row + count - 1}" if count > 1 else f"row {first_row}"
             yield (
                 count,
-                [
-                    decode_ciphertext(
-                        header.public_key, text, width, block, f"{where}, feature {j + 1}"
-                    )
-                    for j, text in enumerate(texts)
-                ],
+                decode_ciphertexts(
+                    header.public_key,
+                    texts,
+                    width,
+                    block,
+                    partial(_feature_position, where),
+                ),
             )
             first_row += count
 
@@ -540,12 +570,13 @@ def open_result(
                 raise block.fail(f"block {index + 1} must hold {header.scores} ciphertexts")
             yield (
                 count,
-                [
-                    decode_ciphertext(
-                        public_key, text, width, block, f"block {index + 1}, score {k}"
-                    )
-                    for k, text in enumerate(texts, 1)
-                ],
+                decode_ciphertexts(
+                    public_key,
+                    texts,
+                    width,
+                    block,
+                    partial(_score_position, index + 1),
+                ),
             )
 
     return header, blocks()

@@ -108,7 +108,8 @@ def _ppml_once(
     return total, stages, (query.stat().st_size + result.stat().st_size)
 
 
-def _relative_error(spec: FeatureSpec, model: LinearModel, rows: Path, prices: Path) -> float:
+def check_correct(spec: FeatureSpec, model: LinearModel, rows: Path, prices: Path) -> float:
+    """The largest relative error of decrypted prices; the run stops above the tolerance."""
     scores = model.decision_function(customer.read_inputs(spec, rows))
     expected = spec.output.inverse_link(scores)[:, 0]
     obtained = np.loadtxt(prices, skiprows=1, ndmin=1)
@@ -181,7 +182,7 @@ def run(
             seconds, parts, size = _ppml_once(key, spec, model, rows, folder, jobs)
             online.append(seconds)
             stages.append(parts)
-        error = _relative_error(spec, model, rows, folder / "p.csv")
+        error = check_correct(spec, model, rows, folder / "p.csv")
         inputs = customer.read_inputs(spec, rows)
         expected = model.decision_function(inputs)[:, 0]
         runs = [tenseal.run(inputs) for _ in range(repeats)]

@@ -42,7 +42,7 @@ from ppml.roles import customer, server
 from ppml.roles.parallel import default_jobs
 
 HERE = Path(__file__).resolve().parent
-TOLERANCE = 1e-9
+TOLERANCE = batches.TOLERANCE
 
 
 def timed(function: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
@@ -68,16 +68,6 @@ def ppml_pipeline(
         "decrypt_s": decrypt_s,
         "bytes": query.stat().st_size + result.stat().st_size,
     }
-
-
-def check_correct(spec: FeatureSpec, model: LinearModel, rows: Path, prices: Path) -> float:
-    scores = model.decision_function(customer.read_inputs(spec, rows))
-    expected = spec.output.inverse_link(scores)[:, 0]
-    obtained = np.loadtxt(prices, skiprows=1, ndmin=1)
-    worst = float(np.max(np.abs(obtained - expected) / np.abs(expected)))
-    if not worst < TOLERANCE:
-        raise SystemExit(f"CORRECTNESS FAILURE: relative error {worst:.3e} >= {TOLERANCE}")
-    return worst
 
 
 def phe_job(
@@ -140,7 +130,7 @@ def bench_key_size(
     # Build the key owner's tables once (as a long-running customer would), then measure.
     table_s, _ = timed(lambda: [private_key.random_mask() for _ in range(64)])
     stages = ppml_pipeline(private_key, spec, model, laptops, folder, jobs)
-    worst = check_correct(spec, model, laptops, folder / "prices.csv")
+    worst = batches.check_correct(spec, model, laptops, folder / "prices.csv")
     total_s = stages["encrypt_s"] + stages["predict_s"] + stages["decrypt_s"]
 
     one = folder / "one.csv"
@@ -149,13 +139,13 @@ def bench_key_size(
     for _ in range(5):
         single = ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
         latencies.append(single["encrypt_s"] + single["predict_s"] + single["decrypt_s"])
-        check_correct(spec, model, one, folder / "prices.csv")
+        batches.check_correct(spec, model, one, folder / "prices.csv")
         # Offline phase (untimed): randomness for one laptop on both sides, then the online part.
         customer.precompute_randomness(private_key, len(spec.feature_names))
         server.precompute_randomness(private_key.public_key, 1)
         single = ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
         online.append(single["encrypt_s"] + single["predict_s"] + single["decrypt_s"])
-        check_correct(spec, model, one, folder / "prices.csv")
+        batches.check_correct(spec, model, one, folder / "prices.csv")
 
     inputs = customer.read_inputs(spec, laptops)[:phe_rows]
     reference = phe_job(private_key, spec, model, inputs)

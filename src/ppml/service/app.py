@@ -676,6 +676,7 @@ def _admit(
 async def _spool(body: _Body, head: bytearray, shape: QueryShape, path: Path) -> None:
     """Write the whole body to ``path``, refusing it as soon as it cannot be this query."""
     limit, max_line = shape.max_body_bytes, shape.max_line_bytes
+    binary = head.startswith(BINARY_MAGIC)
     size = len(head)
     since_newline = len(head) - head.rfind(b"\n") - 1
     # O_EXCL and 0600: the scratch folder is private, the file is new.
@@ -690,6 +691,9 @@ async def _spool(body: _Body, head: bytearray, shape: QueryShape, path: Path) ->
                     f"the body exceeds {limit} bytes, the most a query with this header takes",
                     close=body.must_close(),
                 )
+            if binary:
+                spool.write(chunk)  # no lines: a block's size is bounded by the reader
+                continue
             first = chunk.find(b"\n")
             if first < 0:
                 since_newline += len(chunk)

@@ -75,7 +75,9 @@ def _damaged(vector: dict[str, Any], cut: int | None = None, extra: bytes = b"")
         ("no trailer", lambda d: d[:-14], "truncated"),
         ("data after the trailer", lambda d: d + b"\x00", "data after the trailer"),
         ("a trailer that lies", lambda d: d[:-1] + b"\x04", "trailer does not match"),
-        ("an end marker with ciphertexts", lambda d: d[:-14] + b"\x00\x00\x00\x00\x00\x01", "declares no rows"),
+        ("an end marker with ciphertexts", lambda d: d[:-14] + b"\x00\x00\x00\x00\x00\x01", "end marker"),
+        ("a header with a line break", lambda d: d[:8] + b"\x00\x00\x00\x03{\n}", "line break"),
+        ("a block of more ciphertexts", lambda d: d[:85] + b"\xff\xff" + d[87:], "holds 65535"),
         ("a header longer than allowed", lambda d: d[:8] + (MAX_LINE_BYTES + 1).to_bytes(4, "big"), "longer"),
         ("a header that is not JSON", lambda d: d[:8] + b"\x00\x00\x00\x02{x", "JSON"),
     ],
@@ -87,7 +89,7 @@ def test_a_damaged_binary_file_is_refused(
     path.write_bytes(change(_damaged(_vector())))
     with pytest.raises(FileFormatError, match=problem):
         reader = BlockFileReader(path, "ppml.query", 3)
-        list(reader.blocks(3, 2, 8))
+        list(reader.blocks(3, 2, 8, 3))
 
 
 def _flow(

@@ -29,7 +29,7 @@ from ppml.errors import (
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.roles import server
-from ppml.wire.messages import read_query_record
+from ppml.wire.messages import read_query_header
 
 FEATURES_FILENAME = "features.json"
 MODEL_FILENAME = "model.json"
@@ -160,8 +160,8 @@ def answer(query_path: str, result_path: str, deadline: float | None) -> bytes |
         server.predict_file(spec, model, query_path, result_path, jobs=1, deadline=deadline)
         if _filler is not None:
             # The header was verified above (and its key's proof check is cached).
-            record = read_query_record(query_path, policy=SERVER_KEY_POLICY)
-            _filler.idle(record.header.public_key.n)
+            header = read_query_header(query_path, policy=SERVER_KEY_POLICY)
+            _filler.idle(header.public_key.n)
         return Path(result_path).read_bytes()
     except PpmlError as error:
         return refusal_for(error, query_path)

@@ -308,9 +308,10 @@ class BlockFileReader:
             length = _LENGTH.unpack(self._read_exact(_LENGTH.size, "header"))[0]
             if length > MAX_LINE_BYTES:
                 raise self.fail(f"the header is longer than {MAX_LINE_BYTES} bytes")
-            first: DocumentReader | None = self._document(
-                self._read_exact(length, "header"), "the header"
-            )
+            raw = self._read_exact(length, "header")
+            if b"\n" in raw:  # the header is what a JSON Lines file's first line would be
+                raise self.fail("the header holds a line break")
+            first: DocumentReader | None = self._document(raw, "the header")
         else:
             self._handle.seek(0)
             first = self._next_line()
@@ -364,14 +365,16 @@ class BlockFileReader:
             raise self.fail(f"line {self._line} is longer than {MAX_LINE_BYTES} bytes")
         return self._document(raw, f"line {self._line}")
 
-    def _next_binary_block(self, index: int, width: int) -> DocumentReader:
+    def _next_binary_block(self, index: int, width: int, per_block: int | None) -> DocumentReader:
         """A binary block as the members of its JSON Lines twin (ciphertexts as bytes)."""
         rows, count = _BLOCK.unpack(self._read_exact(_BLOCK.size, "blocks"))
         if rows == 0:
             if count != 0:
-                raise self.fail(f"block {index} declares no rows")
+                raise self.fail("the end marker after the blocks holds ciphertexts")
             blocks, total = _TRAILER.unpack(self._read_exact(_TRAILER.size, "trailer"))
             return DocumentReader({"end": True, "blocks": blocks, "rows": total}, self.path)
+        if per_block is not None and count != per_block:
+            raise self.fail(f"block {index} holds {count} ciphertexts, not {per_block}")
         if count * width > MAX_LINE_BYTES:
             raise self.fail(f"block {index} is longer than {MAX_LINE_BYTES} bytes")
         data = self._read_exact(count * width, f"block {index}")
@@ -379,25 +382,27 @@ class BlockFileReader:
         members = {"block": index, "rows": rows, "ciphertexts": texts}
         return DocumentReader(members, self.path)
 
-    def _next_record(self, index: int, width: int) -> DocumentReader | None:
+    def _next_record(self, index: int, width: int, per_block: int | None) -> DocumentReader | None:
         if self.binary:
-            return self._next_binary_block(index, width)
+            return self._next_binary_block(index, width, per_block)
         return self._next_line()
 
     def _at_end(self) -> bool:
         return not self._handle.read(1) if self.binary else self._next_line() is None
 
     def blocks(
-        self, expected_rows: int, slots: int, width: int
+        self, expected_rows: int, slots: int, width: int, per_block: int | None = None
     ) -> Iterator[tuple[int, DocumentReader]]:
         """Yield ``(rows, block)`` in order, then check the trailer against the header.
 
-        ``width`` is the byte length of a ciphertext (the binary container's unit).
+        ``width`` is the byte length of a ciphertext (the binary container's unit);
+        ``per_block``, the ciphertexts a block must hold, is checked in the binary
+        container before they are read (callers check JSON Lines blocks).
         """
         index = seen_rows = 0
         try:
             while True:
-                block = self._next_record(index, width)
+                block = self._next_record(index, width, per_block)
                 if block is None:
                     raise self.fail("the file ends before its trailer (truncated)")
                 if block.members.get("end") is True:
@@ -490,7 +495,7 @@ def open_query(
 
     def blocks() -> Iterator[tuple[int, list[Ciphertext]]]:
         first_row = 1
-        blocks = reader.blocks(header.rows, header.layout.slots, width)
+        blocks = reader.blocks(header.rows, header.layout.slots, width, header.features)
         for index, (count, block) in enumerate(blocks):
             if count != header.block_rows(index):
                 raise block.fail(
@@ -529,14 +534,18 @@ class QueryRecord:
     path: str | None = None
 
 
-def read_query_record(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY) -> QueryRecord:
-    """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
+def read_query_header(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY) -> QueryHeader:
+    """The header of a query file, read and checked (its blocks are not read)."""
     reader = BlockFileReader(path, QUERY_FORMAT, QUERY_VERSION)
     try:
-        header = _query_header(reader, policy)
+        return _query_header(reader, policy)
     finally:
         reader.close()
-    return QueryRecord(header, file_sha256(path), str(path))
+
+
+def read_query_record(path: str | Path, *, policy: KeyPolicy = DEFAULT_KEY_POLICY) -> QueryRecord:
+    """The record of a query file the customer wrote (its header is read, its bytes hashed)."""
+    return QueryRecord(read_query_header(path, policy=policy), file_sha256(path), str(path))
 
 
 def open_result(
@@ -558,7 +567,7 @@ def open_result(
     width = ciphertext_width(public_key)
 
     def blocks() -> Iterator[tuple[int, list[Ciphertext]]]:
-        blocks = reader.blocks(header.rows, header.layout.slots, width)
+        blocks = reader.blocks(header.rows, header.layout.slots, width, header.scores)
         for index, (count, block) in enumerate(blocks):
             if count != query.block_rows(index):
                 raise block.fail(

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,24 @@ def _ciphertexts(path: Path) -> list[bytes]:
 
 
 def _round_trip(
-    keypair: tuple[PublicKey, PrivateKey], spec: FeatureSpec, model: LinearModel, folder: Path
+    keypair: tuple[PublicKey, PrivateKey],
+    spec: FeatureSpec,
+    model: LinearModel,
+    folder: Path,
+    jobs: int = 2,
 ) -> None:
     _, private_key = keypair
-    customer.encrypt_file(private_key, spec, iris_csv(), folder / "q.jsonl", jobs=2)
-    server.predict_file(spec, model, folder / "q.jsonl", folder / "r.jsonl", jobs=2, policy=POLICY)
+    customer.encrypt_file(private_key, spec, iris_csv(), folder / "q.jsonl", jobs=jobs)
+    server.predict_file(
+        spec, model, folder / "q.jsonl", folder / "r.jsonl", jobs=jobs, policy=POLICY
+    )
     customer.decrypt_file(
-        private_key, folder / "r.jsonl", folder / "p.csv", query=folder / "q.jsonl", spec=spec
+        private_key,
+        folder / "r.jsonl",
+        folder / "p.csv",
+        query=folder / "q.jsonl",
+        spec=spec,
+        jobs=jobs,
     )
 
 
@@ -115,3 +127,23 @@ def test_a_service_worker_fills_pools_of_recent_keys_while_idle() -> None:
     assert len(public_masks(keys[0], None)) == 0
     time.sleep(0.1)
     assert all(len(public_masks(n, None)) == 3 for n in keys[1:])  # full pools stop it
+
+
+def test_threads_encrypting_under_different_keys_keep_their_own_state(
+    iris: TrainingResult, tmp_path: Path
+) -> None:
+    """The in-process path keeps each thread's key, masks and layout apart."""
+    spec, model = iris.spec, iris.model
+    keys = [generate_keypair(512, insecure_test_key=True)[1] for _ in range(4)]
+    for key in keys:
+        customer.precompute_randomness(key, 40)
+
+    def flow(index: int) -> bytes:
+        folder = tmp_path / str(index)
+        folder.mkdir()
+        _round_trip((keys[index].public_key, keys[index]), spec, model, folder, jobs=1)
+        return (folder / "p.csv").read_bytes()
+
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(flow, range(4)))
+    assert len(set(outputs)) == 1

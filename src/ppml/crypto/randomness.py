@@ -157,7 +157,13 @@ class MaskPool:
 
     def take(self, count: int) -> list[Any]:
         """Up to ``count`` precomputed masks, removed from the pool (to hand to a worker)."""
-        return [self._pool.popleft() for _ in range(min(count, len(self._pool)))]
+        taken: list[Any] = []
+        while len(taken) < count:
+            try:  # popleft is atomic: threads sharing a pool never take the same mask
+                taken.append(self._pool.popleft())
+            except IndexError:
+                break
+        return taken
 
     def add(self, masks: list[Any]) -> None:
         """Masks another process took from its pool for this one (each used once, here)."""

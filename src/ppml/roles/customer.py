@@ -35,7 +35,13 @@ from ppml.features.outputs import PredictionCell
 from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.fileio import atomic_text_writer
-from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
+from ppml.roles.parallel import (
+    ProgressReporter,
+    WorkerState,
+    batched,
+    default_jobs,
+    ordered_map,
+)
 from ppml.wire.messages import (
     BlockFileWriter,
     QueryHeader,
@@ -91,21 +97,21 @@ def _masks_for(key: PublicKey | PrivateKey, standard_randomness: bool) -> Public
 
 
 # Worker state: set once per process by the initializer.
-_encrypt_state: dict[str, Any] = {}
+_encrypt_state = WorkerState()
 
 
 def _init_encryptor(
     public_key: PublicKey, masks: PublicMasks | OwnerMasks, width: int, layout: PackingLayout
 ) -> None:
     # Workers are forked, so the masks' precomputed tables arrive without copying.
-    _encrypt_state.update(public_key=public_key, masks=masks, width=width, layout=layout)
+    _encrypt_state.values.update(public_key=public_key, masks=masks, width=width, layout=layout)
 
 
 def _encrypt_blocks(
     task: tuple[list[list[list[int]]], list[Any]],
 ) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
-    state = _encrypt_state
+    state = _encrypt_state.values
     public_key, masks = state["public_key"], state["masks"]
     width, layout = state["width"], state["layout"]
     masks.add(precomputed)  # taken from the parent's pool for this task: used here, once
@@ -203,16 +209,17 @@ def encrypt_file(
     return header
 
 
-_decrypt_state: dict[str, Any] = {}
+_decrypt_state = WorkerState()
 
 
 def _init_decryptor(key: PrivateKey, layout: PackingLayout, bound: int) -> None:
-    _decrypt_state.update(key=key, layout=layout, bound=bound)
+    _decrypt_state.values.update(key=key, layout=layout, bound=bound)
 
 
 def _decrypt_blocks(blocks: list[tuple[int, int, list[int]]]) -> list[list[list[int]]]:
     """Per block, the encoded scores of each row (rows x k)."""
-    key, layout, bound = _decrypt_state["key"], _decrypt_state["layout"], _decrypt_state["bound"]
+    state = _decrypt_state.values
+    key, layout, bound = state["key"], state["layout"], state["bound"]
     out = []
     for index, count, values in blocks:
         per_score = []

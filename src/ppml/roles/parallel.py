@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -37,6 +38,15 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not every platform has affinity
         return max(1, os.cpu_count() or 1)
+
+
+class WorkerState(threading.local):
+    """What an initializer prepares for the task function: per process in a pool, and per
+    thread when the work runs in the calling process, so that concurrent calls from
+    several threads (with other keys, say) never see each other's state."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
 
 
 def ordered_map(

@@ -31,7 +31,13 @@ from ppml.encoding.packing import PackingLayout
 from ppml.errors import DeadlineExceededError, PlaintextOverflowError, SpecMismatchError
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
-from ppml.roles.parallel import ProgressReporter, batched, default_jobs, ordered_map
+from ppml.roles.parallel import (
+    ProgressReporter,
+    WorkerState,
+    batched,
+    default_jobs,
+    ordered_map,
+)
 from ppml.wire.messages import (
     BlockFileWriter,
     QueryHeader,
@@ -156,24 +162,25 @@ def answer_block(
     return answers
 
 
-_state: dict[str, Any] = {}
+_state = WorkerState()
 
 
 def _init_predictor(
     public_key: PublicKey, model: EncodedModel, layout: PackingLayout, deadline: float | None
 ) -> None:
-    _state.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
+    _state.values.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
 
 
 def _predict_blocks(
     task: tuple[list[tuple[int, list[int]]], list[Any]],
 ) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
-    public_key: PublicKey = _state["public_key"]
+    state = _state.values
+    public_key: PublicKey = state["public_key"]
     # Re-randomisation masks taken from the parent's pool for this task: used here, once.
     public_masks(public_key.n, None).add(precomputed)
-    layout: PackingLayout = _state["layout"]
-    deadline: float | None = _state["deadline"]
+    layout: PackingLayout = state["layout"]
+    deadline: float | None = state["deadline"]
     width = ciphertext_width(public_key)
     out = []
     for count, values in blocks:
@@ -181,7 +188,7 @@ def _predict_blocks(
             raise DeadlineExceededError("the prediction ran past its deadline and was abandoned")
         # The values were validated when the query was read.
         ciphertexts = [trusted_ciphertext(public_key, value) for value in values]
-        answers = answer_block(_state["model"], layout, ciphertexts, count)
+        answers = answer_block(state["model"], layout, ciphertexts, count)
         out.append((count, [encode_ciphertext_value(a.value, width) for a in answers]))
     return out
 

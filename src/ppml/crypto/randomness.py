@@ -144,6 +144,17 @@ class MaskPool:
         self._pool: deque[Any] = deque()
         _ALL_POOLS.add(self)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to another process starts empty: two processes holding the same
+        # precomputed masks would use them twice.
+        state = self.__dict__.copy()
+        state["_pool"] = deque()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        _ALL_POOLS.add(self)
+
     def discard(self) -> None:
         """Drop every precomputed mask."""
         self._pool.clear()

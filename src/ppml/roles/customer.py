@@ -12,6 +12,7 @@ import csv
 import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,8 @@ from ppml.features.spec import EncodingReport, FeatureSpec
 from ppml.features.table import CsvOptions, CsvTable
 from ppml.fileio import atomic_text_writer
 from ppml.roles.parallel import (
+    Executor,
     ProgressReporter,
-    WorkerState,
     batched,
     default_jobs,
     ordered_map,
@@ -96,24 +97,28 @@ def _masks_for(key: PublicKey | PrivateKey, standard_randomness: bool) -> Public
     return public_masks(public_key.n, h_s)
 
 
-# Worker state: set once per process by the initializer.
-_encrypt_state = WorkerState()
+@dataclass(frozen=True)
+class EncryptContext:
+    """What every encryption task of a query shares. ``masks`` holds the key owner's CRT
+    tables when the private key encrypts (:attr:`holds_private_key`)."""
 
+    public_key: PublicKey
+    masks: PublicMasks | OwnerMasks
+    width: int
+    layout: PackingLayout
 
-def _init_encryptor(
-    public_key: PublicKey, masks: PublicMasks | OwnerMasks, width: int, layout: PackingLayout
-) -> None:
-    # Workers are forked, so the masks' precomputed tables arrive without copying.
-    _encrypt_state.values.update(public_key=public_key, masks=masks, width=width, layout=layout)
+    @property
+    def holds_private_key(self) -> bool:
+        """Whether shipping this context sends the key's factors."""
+        return isinstance(self.masks, OwnerMasks)
 
 
 def _encrypt_blocks(
-    task: tuple[list[list[list[int]]], list[Any]],
+    context: EncryptContext, task: tuple[list[list[list[int]]], list[Any]]
 ) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
-    state = _encrypt_state.values
-    public_key, masks = state["public_key"], state["masks"]
-    width, layout = state["width"], state["layout"]
+    public_key, masks = context.public_key, context.masks
+    width, layout = context.width, context.layout
     masks.add(precomputed)  # taken from the parent's pool for this task: used here, once
     out = []
     for rows in blocks:
@@ -136,6 +141,7 @@ def encrypt_file(
     jobs: int | None = None,
     standard_randomness: bool = False,
     progress: ProgressReporter | None = None,
+    executor: Executor | None = None,
     rows: range | None = None,
     csv_options: CsvOptions | None = None,
     report: EncodingReport | None = None,
@@ -179,7 +185,7 @@ def encrypt_file(
     )
     masks = _masks_for(key, standard_randomness)
     masks.prepare(header.blocks * header.features)  # before workers fork, so they share it
-    initargs = (public_key, masks, ciphertext_width(public_key), layout)
+    context = EncryptContext(public_key, masks, ciphertext_width(public_key), layout)
     fmt = spec.fixed_point
 
     def encoded_rows() -> Iterator[list[int]]:
@@ -196,11 +202,11 @@ def encrypt_file(
     with BlockFileWriter(output_path, header.to_document(), binary=binary) as writer:
         for results in ordered_map(
             _encrypt_blocks,
+            context,
             tasks,
             jobs=jobs or default_jobs(),
-            initializer=_init_encryptor,
-            initargs=initargs,
             task_count=task_count,
+            executor=executor,
         ):
             for count, texts in results:
                 writer.write_block(count, texts)
@@ -209,17 +215,48 @@ def encrypt_file(
     return header
 
 
-_decrypt_state = WorkerState()
+@dataclass(frozen=True)
+class DecryptContext:
+    """What every decryption task of a result shares: the private key's factors.
+
+    A :class:`PrivateKey` refuses to be pickled; a worker of another process gets
+    the factors here, explicitly, and rebuilds (and checks) the key once.
+    """
+
+    public_key: PublicKey
+    p: int
+    q: int
+    layout: PackingLayout
+    bound: int
+
+    @classmethod
+    def of(cls, key: PrivateKey, layout: PackingLayout, bound: int) -> DecryptContext:
+        """The context of ``key``'s decryptions in ``layout``."""
+        return cls(key.public_key, int(key.p), int(key.q), layout, bound)
+
+    @property
+    def holds_private_key(self) -> bool:
+        """Always: decryption needs the factors."""
+        return True
+
+    @property
+    def key(self) -> PrivateKey:
+        """The private key, built once per process."""
+        cached = _rebuilt_keys.get(self.public_key.n)
+        if cached is None or (cached.p, cached.q) != (self.p, self.q):
+            cached = PrivateKey(self.public_key, self.p, self.q)
+            _rebuilt_keys[self.public_key.n] = cached
+        return cached
 
 
-def _init_decryptor(key: PrivateKey, layout: PackingLayout, bound: int) -> None:
-    _decrypt_state.values.update(key=key, layout=layout, bound=bound)
+_rebuilt_keys: dict[int, PrivateKey] = {}
 
 
-def _decrypt_blocks(blocks: list[tuple[int, int, list[int]]]) -> list[list[list[int]]]:
+def _decrypt_blocks(
+    context: DecryptContext, blocks: list[tuple[int, int, list[int]]]
+) -> list[list[list[int]]]:
     """Per block, the encoded scores of each row (rows x k)."""
-    state = _decrypt_state.values
-    key, layout, bound = state["key"], state["layout"], state["bound"]
+    key, layout, bound = context.key, context.layout, context.bound
     out = []
     for index, count, values in blocks:
         per_score = []
@@ -244,6 +281,7 @@ def decrypt_scores(
     spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[NDArray[np.float64]]:
     """The model's k raw scores of every row of a result file, in query row order.
 
@@ -283,11 +321,11 @@ def decrypt_scores(
     )
     decrypted = ordered_map(
         _decrypt_blocks,
+        DecryptContext.of(private_key, layout, bound),
         tasks,
         jobs=jobs or default_jobs(),
-        initializer=_init_decryptor,
-        initargs=(private_key, layout, bound),
         task_count=-(-header.rows // (layout.slots * BLOCKS_PER_TASK)),
+        executor=executor,
     )
     row_number = 0
     try:
@@ -321,6 +359,7 @@ def decrypt_predictions(
     spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[tuple[PredictionCell, ...]]:
     """The predictions of a result file, one row of cells per query row, in order.
 
@@ -332,7 +371,13 @@ def decrypt_predictions(
     done = 0
     for chunk in batched(
         decrypt_scores(
-            private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
+            private_key,
+            input_path,
+            query=query,
+            spec=spec,
+            jobs=jobs,
+            progress=progress,
+            executor=executor,
         ),
         PREDICTION_CHUNK_ROWS,
     ):
@@ -401,6 +446,7 @@ def decrypt_file(
     spec: FeatureSpec,
     jobs: int | None = None,
     progress: ProgressReporter | None = None,
+    executor: Executor | None = None,
     ids: Iterable[Sequence[str]] | None = None,
     id_columns: Sequence[str] = (),
 ) -> int:
@@ -412,7 +458,13 @@ def decrypt_file(
     sent) are joined back in input order. ``-`` writes to standard output.
     """
     predictions = decrypt_predictions(
-        private_key, input_path, query=query, spec=spec, jobs=jobs, progress=progress
+        private_key,
+        input_path,
+        query=query,
+        spec=spec,
+        jobs=jobs,
+        progress=progress,
+        executor=executor,
     )
     return write_predictions(
         output_path, predictions, columns=spec.output.columns, ids=ids, id_columns=id_columns

@@ -1,19 +1,22 @@
-"""Running block-sized tasks on every core, in order, with bounded memory.
+"""Running block-sized tasks in order, with bounded memory, wherever they run.
 
-Workers are forked after the parent has built its precomputed tables, so
-they share them instead of rebuilding them; results come back in task order,
-so output is identical whatever the number of workers. At most a few tasks
-per worker are in flight, so memory does not grow with the input.
+A job is a plain function of a *context* (what all of its tasks share: keys,
+tables, layout, encoded weights; picklable, shipped once per worker) and of
+one task (a few blocks). An :class:`Executor` runs it: :class:`InProcess`,
+:class:`LocalPool` (processes on this machine, forked or spawned) or, in
+:mod:`ppml.roles.cluster`, a Dask cluster. Results come back in task order, so
+output is identical whatever runs the tasks; at most a few tasks per worker
+are in flight, so memory does not grow with the input.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 Task = TypeVar("Task")
@@ -40,45 +43,108 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class WorkerState(threading.local):
-    """What an initializer prepares for the task function: per process in a pool, and per
-    thread when the work runs in the calling process, so that concurrent calls from
-    several threads (with other keys, say) never see each other's state."""
+Context = TypeVar("Context")
 
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
+
+class Executor(Protocol):
+    """Runs ``function(context, task)`` for every task, results in task order.
+
+    ``context`` (keys, tables, layout, encoded weights: what every task of a job
+    shares) is shipped once per worker, never once per task; at most a few tasks
+    per worker are in flight, so memory does not grow with the number of tasks.
+    """
+
+    def map(
+        self,
+        function: Callable[[Context, Task], Result],
+        context: Context,
+        tasks: Iterable[Task],
+        *,
+        task_count: int | None = None,
+    ) -> Iterator[Result]:
+        """``function(context, task)`` of each task, in order."""
+        ...
+
+
+class InProcess:
+    """The tasks one after the other, in this process (and thread)."""
+
+    def map(
+        self,
+        function: Callable[[Context, Task], Result],
+        context: Context,
+        tasks: Iterable[Task],
+        *,
+        task_count: int | None = None,
+    ) -> Iterator[Result]:
+        """``function(context, task)`` of each task, in order."""
+        for task in tasks:
+            yield function(context, task)
+
+
+# The context of the pool this worker process belongs to (set by its initializer).
+_worker_context: list[Any] = []
+
+
+def _install_context(context: Any) -> None:
+    _worker_context[:] = [context]
+
+
+def _call(function: Callable[[Any, Task], Result], task: Task) -> Result:
+    return function(_worker_context[0], task)
+
+
+@dataclass(frozen=True)
+class LocalPool:
+    """``jobs`` worker processes on this machine.
+
+    With ``fork`` (the default where it exists) the workers inherit the
+    context, precomputed tables included, without copying; with ``spawn`` it
+    is pickled to each worker once. Tasks and results are pickled either way.
+    """
+
+    jobs: int
+    start_method: str = "fork"
+
+    def map(
+        self,
+        function: Callable[[Context, Task], Result],
+        context: Context,
+        tasks: Iterable[Task],
+        *,
+        task_count: int | None = None,
+    ) -> Iterator[Result]:
+        """``function(context, task)`` of each task, in order."""
+        if self.jobs < 1:
+            raise ValueError("jobs must be at least 1")
+        workers = self.jobs if task_count is None else min(self.jobs, task_count)
+        if workers <= 1:
+            yield from InProcess().map(function, context, tasks)
+            return
+        start = multiprocessing.get_context(self.start_method)
+        with ProcessPoolExecutor(workers, start, _install_context, (context,)) as pool:
+            pending: deque[Future[Result]] = deque()
+            for task in tasks:
+                pending.append(pool.submit(_call, function, task))
+                if len(pending) >= workers * TASKS_IN_FLIGHT_PER_WORKER:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
 
 def ordered_map(
-    function: Callable[[Task], Result],
+    function: Callable[[Context, Task], Result],
+    context: Context,
     tasks: Iterable[Task],
     *,
     jobs: int,
-    initializer: Callable[..., None],
-    initargs: tuple[Any, ...],
     task_count: int | None = None,
+    executor: Executor | None = None,
 ) -> Iterator[Result]:
-    """``map(function, tasks)`` on ``jobs`` processes, results in task order.
-
-    ``initializer(*initargs)`` prepares each worker (and this process, when
-    the work runs here because ``jobs`` is 1 or there is a single task).
-    """
-    if jobs < 1:
-        raise ValueError("jobs must be at least 1")
-    workers = jobs if task_count is None else min(jobs, task_count)
-    if workers <= 1:
-        initializer(*initargs)
-        yield from map(function, tasks)
-        return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, context, initializer, initargs) as pool:
-        pending: deque[Future[Result]] = deque()
-        for task in tasks:
-            pending.append(pool.submit(function, task))
-            if len(pending) >= workers * TASKS_IN_FLIGHT_PER_WORKER:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    """``function(context, task)`` of each task, in order: on ``executor`` if given, else on
+    ``jobs`` local processes (in this process for one job or one task)."""
+    chosen = executor if executor is not None else LocalPool(jobs)
+    return chosen.map(function, context, tasks, task_count=task_count)
 
 
 def batched(items: Iterable[Task], size: int) -> Iterator[list[Task]]:

@@ -32,8 +32,8 @@ from ppml.errors import DeadlineExceededError, PlaintextOverflowError, SpecMisma
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.roles.parallel import (
+    Executor,
     ProgressReporter,
-    WorkerState,
     batched,
     default_jobs,
     ordered_map,
@@ -162,25 +162,26 @@ def answer_block(
     return answers
 
 
-_state = WorkerState()
+@dataclass(frozen=True)
+class PredictContext:
+    """What every task of a prediction shares: the query's key and layout, the encoded
+    model (the server's secret: it goes only to the server's own workers) and the
+    deadline (a :func:`time.monotonic` value of this machine, or None)."""
 
-
-def _init_predictor(
-    public_key: PublicKey, model: EncodedModel, layout: PackingLayout, deadline: float | None
-) -> None:
-    _state.values.update(public_key=public_key, model=model, layout=layout, deadline=deadline)
+    public_key: PublicKey
+    model: EncodedModel
+    layout: PackingLayout
+    deadline: float | None
 
 
 def _predict_blocks(
-    task: tuple[list[tuple[int, list[int]]], list[Any]],
+    context: PredictContext, task: tuple[list[tuple[int, list[int]]], list[Any]]
 ) -> list[tuple[int, list[bytes]]]:
     blocks, precomputed = task
-    state = _state.values
-    public_key: PublicKey = state["public_key"]
+    public_key = context.public_key
     # Re-randomisation masks taken from the parent's pool for this task: used here, once.
     public_masks(public_key.n, None).add(precomputed)
-    layout: PackingLayout = state["layout"]
-    deadline: float | None = state["deadline"]
+    layout, deadline = context.layout, context.deadline
     width = ciphertext_width(public_key)
     out = []
     for count, values in blocks:
@@ -188,7 +189,7 @@ def _predict_blocks(
             raise DeadlineExceededError("the prediction ran past its deadline and was abandoned")
         # The values were validated when the query was read.
         ciphertexts = [trusted_ciphertext(public_key, value) for value in values]
-        answers = answer_block(state["model"], layout, ciphertexts, count)
+        answers = answer_block(context.model, layout, ciphertexts, count)
         out.append((count, [encode_ciphertext_value(a.value, width) for a in answers]))
     return out
 
@@ -203,6 +204,7 @@ def predict_file(
     progress: ProgressReporter | None = None,
     policy: KeyPolicy = SERVER_KEY_POLICY,
     deadline: float | None = None,
+    executor: Executor | None = None,
 ) -> ResultHeader:
     """Answer a query file with a result file, block by block on every core.
 
@@ -244,11 +246,11 @@ def predict_file(
     with BlockFileWriter(output_path, result.to_document(), binary=binary) as writer:
         for answers in ordered_map(
             _predict_blocks,
+            PredictContext(header.public_key, encoded, header.layout, deadline),
             tasks,
             jobs=jobs or default_jobs(),
-            initializer=_init_predictor,
-            initargs=(header.public_key, encoded, header.layout, deadline),
             task_count=-(-header.blocks // BLOCKS_PER_TASK),
+            executor=executor,
         ):
             for count, texts in answers:
                 writer.write_block(count, texts)

@@ -22,7 +22,25 @@ from ppml.errors import SettingError
 from ppml.features.spec import EncodingReport
 from ppml.features.table import CsvOptions, parse_delimiter
 from ppml.fileio import is_standard_stream
+from ppml.roles.parallel import Executor
 
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="ADDRESS",
+        help="Run the blocks on a Dask cluster: a scheduler address (tcp://host:8786), or "
+        "'local' to start one here with a worker per core. Results are the same.",
+    ),
+]
+AllowRemotePrivateKeyOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-remote-private-key",
+        help="With --dask on another machine: send the private key's factors to its workers "
+        "(refused by default).",
+    ),
+]
 JobsOption = Annotated[
     int | None,
     typer.Option("--jobs", "-j", min=1, help="Worker processes (default: every core)."),
@@ -69,6 +87,22 @@ class RichProgress:
 
     def advance(self, rows: int) -> None:
         self._bar.advance(self._task, rows)
+
+
+@contextmanager
+def executor_for(
+    address: str | None, *, allow_private_key: bool = False
+) -> Iterator[Executor | None]:
+    """The Dask executor ``--dask`` names (None without it: local processes, ``--jobs``)."""
+    if address is None:
+        yield None
+        return
+    from ppml.roles.cluster import dask_executor  # distributed loads slowly: only here
+
+    with dask_executor(address, allow_private_key=allow_private_key) as executor:
+        where = "on this machine" if executor.local else "on other machines"
+        info(f"the blocks run on the Dask cluster at {address} ({where})")
+        yield executor
 
 
 @contextmanager

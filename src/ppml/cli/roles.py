@@ -9,11 +9,14 @@ import typer
 
 from ppml.cli.console import add_plain_row, info, plain_table, stderr, stdout
 from ppml.cli.options import (
+    AllowRemotePrivateKeyOption,
+    DaskOption,
     DelimiterOption,
     EncodingOption,
     JobsOption,
     StrictOption,
     csv_options,
+    executor_for,
     output_name,
     progress_bar,
     report_encoding,
@@ -376,6 +379,8 @@ def encrypt(
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     jobs: JobsOption = None,
+    dask: DaskOption = None,
+    allow_remote_private_key: AllowRemotePrivateKeyOption = False,
 ) -> None:
     """Customer: turn raw rows into model inputs and encrypt them under its key.
 
@@ -400,7 +405,10 @@ def encrypt(
     spec = FeatureSpec.load(features)
     table = spec.open_table(input_csv, csv_options(delimiter, encoding))
     report = EncodingReport()
-    with progress_bar("encrypting") as progress:
+    with (
+        executor_for(dask, allow_private_key=allow_remote_private_key) as executor,
+        progress_bar("encrypting") as progress,
+    ):
         header = customer.encrypt_file(
             key,
             spec,
@@ -413,6 +421,7 @@ def encrypt(
             report=report,
             strict=strict,
             binary=binary,
+            executor=executor,
         )
     info(f"read {table.path} as {table.description}")
     report_encoding(report)
@@ -429,12 +438,18 @@ def predict(
     input_query: Annotated[Path, typer.Option("--input", help="The customer's query file.")],
     out: Annotated[Path, typer.Option("--out", help="The result file to write.")],
     jobs: JobsOption = None,
+    dask: DaskOption = None,
 ) -> None:
-    """Server: compute the model on an encrypted query; nothing is decrypted."""
+    """Server: compute the model on an encrypted query; nothing is decrypted.
+
+    With --dask, the encoded weights go to the cluster's workers: use a cluster
+    the server controls."""
     spec = FeatureSpec.load(model / FEATURES_FILENAME)
     weights = LinearModel.load(model / MODEL_FILENAME)
-    with progress_bar("predicting") as progress:
-        result = server.predict_file(spec, weights, input_query, out, jobs=jobs, progress=progress)
+    with executor_for(dask) as executor, progress_bar("predicting") as progress:
+        result = server.predict_file(
+            spec, weights, input_query, out, jobs=jobs, progress=progress, executor=executor
+        )
     info(f"computed {result.rows} rows x {result.scores} encrypted score(s) -> {out}")
 
 
@@ -469,6 +484,8 @@ def decrypt(
     delimiter: DelimiterOption = None,
     encoding: EncodingOption = None,
     jobs: JobsOption = None,
+    dask: DaskOption = None,
+    allow_remote_private_key: AllowRemotePrivateKeyOption = False,
 ) -> None:
     """Customer: decrypt the predictions into a CSV: `prediction`, and for a classifier one
     `proba_<class>` (or `score_<class>`) column per class.
@@ -485,7 +502,12 @@ def decrypt(
     if data is not None:
         table = CsvTable(data, id_columns, csv_options(delimiter, encoding))
         ids = customer.read_ids(table, id_columns)
-    with progress_bar("decrypting") as progress:
+    if dask is not None:
+        info("--dask: the private key's factors (its CRT tables) go to the cluster's workers")
+    with (
+        executor_for(dask, allow_private_key=allow_remote_private_key) as executor,
+        progress_bar("decrypting") as progress,
+    ):
         count = customer.decrypt_file(
             key,
             input_result,
@@ -496,5 +518,6 @@ def decrypt(
             progress=progress,
             ids=ids,
             id_columns=id_columns,
+            executor=executor,
         )
     info(f"decrypted {count} predictions -> {output_name(out)}")

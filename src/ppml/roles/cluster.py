@@ -1,0 +1,121 @@
+"""Running a job's tasks on a Dask cluster (``dask.distributed``), as on local processes.
+
+The context of a job (keys, tables, layout, encoded weights) is scattered to
+every worker once; each task (a few blocks) is submitted with a reference to
+it, at most a few per worker at a time, and results are read back in task
+order, so the output is the one the local pool writes and the client's memory
+stays flat. A worker lost mid-job is Dask's to handle: the scheduler runs its
+tasks again elsewhere (a task is a pure function of its context and blocks,
+so a repeat gives the same blocks). A job that cannot finish raises, and the
+callers' atomic writers leave no output.
+
+A context that holds a private key (decryption, or encryption with the key
+owner's CRT tables) goes only to a cluster on this machine unless the caller
+allows more (``allow_private_key``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ppml.errors import SettingError
+from ppml.roles.parallel import TASKS_IN_FLIGHT_PER_WORKER, default_jobs
+
+Context = TypeVar("Context")
+Task = TypeVar("Task")
+Result = TypeVar("Result")
+
+LOCAL_ADDRESS = "local"
+"""Start a cluster on this machine: one worker process per core."""
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_local(address: str) -> bool:
+    """Whether a scheduler address is on this machine (``local``, loopback, in-process)."""
+    if address == LOCAL_ADDRESS:
+        return True
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme in ("inproc", "ipc"):
+        return True
+    return parts.hostname in _LOCAL_HOSTS
+
+
+@dataclass
+class DaskExecutor:
+    """Runs ``function(context, task)`` on the workers of a Dask ``Client``."""
+
+    client: Any
+    local: bool
+    allow_private_key: bool = False
+
+    def map(
+        self,
+        function: Callable[[Context, Task], Result],
+        context: Context,
+        tasks: Iterable[Task],
+        *,
+        task_count: int | None = None,
+    ) -> Iterator[Result]:
+        """``function(context, task)`` of each task, in order."""
+        if getattr(context, "holds_private_key", False) and not (
+            self.local or self.allow_private_key
+        ):
+            raise SettingError(
+                "this job needs the private key on the workers, and the Dask cluster is not "
+                "on this machine: use a local cluster, or allow it explicitly "
+                "(--allow-remote-private-key)"
+            )
+        (shared,) = self.client.scatter([context], broadcast=True, hash=False)
+        workers = max(1, len(self.client.scheduler_info()["workers"]))
+        pending: deque[Any] = deque()
+        try:
+            for task in tasks:
+                pending.append(self.client.submit(function, shared, task, pure=False))
+                if len(pending) >= workers * TASKS_IN_FLIGHT_PER_WORKER:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            shared.release()
+
+
+@contextlib.contextmanager
+def dask_executor(address: str, *, allow_private_key: bool = False) -> Iterator[DaskExecutor]:
+    """A Dask executor for the scheduler at ``address`` (``tcp://host:8786``), or for a cluster
+    started here with one worker process per core (``local``), closed on exit."""
+    try:
+        # Loaded by name: only the commands given --dask need it (the [dask] extra).
+        distributed: Any = importlib.import_module("distributed")
+    except ImportError:
+        raise SettingError(
+            "--dask needs the 'distributed' package: pip install 'ppml[dask]'"
+        ) from None
+    with contextlib.ExitStack() as stack:
+        if address == LOCAL_ADDRESS:
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=default_jobs(),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                )
+            )
+            client = stack.enter_context(distributed.Client(cluster))
+        else:
+            try:
+                connected = distributed.Client(address, timeout="10s")
+            except (OSError, TimeoutError) as error:
+                raise SettingError(
+                    f"cannot reach the Dask scheduler at {address}: {error}"
+                ) from None
+            client = stack.enter_context(connected)
+        yield DaskExecutor(client, is_local(address), allow_private_key)

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ppml.errors import SettingError
-from ppml.roles.parallel import TASKS_IN_FLIGHT_PER_WORKER, default_jobs
+from ppml.roles.parallel import TASKS_IN_FLIGHT_PER_WORKER, batched, default_jobs
 
 Context = TypeVar("Context")
 Task = TypeVar("Task")
@@ -46,13 +46,24 @@ def is_local(address: str) -> bool:
     return parts.hostname in _LOCAL_HOSTS
 
 
+def _run_tasks(
+    function: Callable[[Context, Task], Result], context: Context, tasks: list[Task]
+) -> list[Result]:
+    return [function(context, task) for task in tasks]
+
+
 @dataclass
 class DaskExecutor:
-    """Runs ``function(context, task)`` on the workers of a Dask ``Client``."""
+    """Runs ``function(context, task)`` on the workers of a Dask ``Client``.
+
+    ``tasks_per_submit`` tasks travel as one Dask task: a Dask task costs the
+    scheduler a few milliseconds, more than one of ppml's (a few blocks).
+    """
 
     client: Any
     local: bool
     allow_private_key: bool = False
+    tasks_per_submit: int = 8
 
     def map(
         self,
@@ -75,12 +86,12 @@ class DaskExecutor:
         workers = max(1, len(self.client.scheduler_info()["workers"]))
         pending: deque[Any] = deque()
         try:
-            for task in tasks:
-                pending.append(self.client.submit(function, shared, task, pure=False))
+            for chunk in batched(tasks, self.tasks_per_submit):
+                pending.append(self.client.submit(_run_tasks, function, shared, chunk, pure=False))
                 if len(pending) >= workers * TASKS_IN_FLIGHT_PER_WORKER:
-                    yield pending.popleft().result()
+                    yield from pending.popleft().result()
             while pending:
-                yield pending.popleft().result()
+                yield from pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()

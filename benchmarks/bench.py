@@ -225,6 +225,34 @@ def weight_timing(
     return seconds
 
 
+def dask_run(spec: FeatureSpec, model: LinearModel, jobs: int, folder: Path) -> dict[str, float]:
+    """Server prediction throughput (rows/s) on every bundled laptop: the local pool, then a
+    Dask cluster on this machine with 1 and 2 worker processes (scheduler included)."""
+    from distributed import Client, LocalCluster
+
+    from ppml.roles.cluster import DaskExecutor
+
+    _, key = generate_keypair(2048)
+    query, result = folder / "dask-query", folder / "dask-result"
+    customer.encrypt_file(key, spec, laptops_csv(), query, jobs=jobs, binary=True)
+    rows = customer.read_inputs(spec, laptops_csv()).shape[0]
+    seconds, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
+    rates = {f"local pool, {jobs} processes": rows / seconds}
+    for workers in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):  # fmt: skip
+            executor = DaskExecutor(client, local=True)
+            server.predict_file(spec, model, query, result, executor=executor)  # warm up
+            seconds, _ = timed(server.predict_file, spec, model, query, result, executor=executor)
+            rates[f"Dask, {workers} worker{'s' if workers > 1 else ''}"] = rows / seconds
+    return rates
+
+
 def memory_run(bits_dir: Path, rows: int, jobs: int) -> dict[str, float]:
     """Peak resident memory of each stage on ``rows`` rows, each stage in a fresh process."""
     table = bits_dir / f"rows{rows}.csv"
@@ -302,6 +330,8 @@ def main() -> None:
                 tuple(options.batches),
             )
             report["batches"] = {"bits": bits, **batches.to_document(table)}
+        print("-- Dask", file=sys.stderr, flush=True)
+        report["dask"] = dask_run(spec, model, options.jobs, Path(scratch))
         if options.memory_rows:
             folder = Path(scratch) / "memory"
             folder.mkdir()
@@ -355,6 +385,10 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"modulus proof: generation {ppml['proof_generation_s'] * 1e3:.1f} ms, verification "
               f"{ppml['proof_verification_s'] * 1e3:.1f} ms once per key id "
               f"(then {ppml['proof_verification_cached_s'] * 1e6:.0f} µs from the cache)")  # fmt: skip
+    if report.get("dask"):
+        print("\nserver prediction on every bundled laptop, 2048-bit (rows/s)")
+        for name, rate in report["dask"].items():
+            print(f"  {name:<28}{rate:>10,.0f}")
     if report.get("memory"):
         print("\npeak resident memory (MiB)")
         counts = sorted(report["memory"], key=int)

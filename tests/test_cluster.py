@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from distributed import Client, LocalCluster
+from test_service import start_server
 
 from ppml.cli.main import main
 from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
@@ -221,3 +223,38 @@ def test_a_pool_sent_to_another_process_arrives_empty(
     copy = pickle.loads(pickle.dumps(pool))
     assert len(copy) == 0 and len(pool) == 3
     pool.discard()
+
+
+def test_a_service_sends_its_blocks_to_the_cluster(
+    cluster: Client,
+    real_keypair: tuple[PublicKey, PrivateKey],
+    laptops: tuple[TrainingResult, Path],
+    tmp_path: Path,
+) -> None:
+    trained, rows = laptops
+    (tmp_path / "model").mkdir()
+    trained.spec.save(tmp_path / "model" / "features.json")
+    trained.model.save(tmp_path / "model" / "model.json")
+    _, key = real_keypair
+    customer.encrypt_file(key, trained.spec, rows, tmp_path / "q", jobs=1, binary=True)
+    process, url = start_server(tmp_path / "model", "--dask", cluster.scheduler.address)
+    try:
+        before = sum(cluster.run(_tasks_run).values())
+        answer = httpx.post(f"{url}/v1/predict", content=(tmp_path / "q").read_bytes(), timeout=120)
+        assert answer.status_code == 200, answer.text
+        assert sum(cluster.run(_tasks_run).values()) > before  # the cluster did the work
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    (tmp_path / "r").write_bytes(answer.content)
+    customer.decrypt_file(key, tmp_path / "r", tmp_path / "p.csv", query=tmp_path / "q",
+                          spec=trained.spec, jobs=1)  # fmt: skip
+    server.predict_file(trained.spec, trained.model, tmp_path / "q", tmp_path / "r2", jobs=1)
+    customer.decrypt_file(key, tmp_path / "r2", tmp_path / "p2.csv", query=tmp_path / "q",
+                          spec=trained.spec, jobs=1)  # fmt: skip
+    assert (tmp_path / "p.csv").read_bytes() == (tmp_path / "p2.csv").read_bytes()
+
+
+def _tasks_run(dask_worker: Any) -> int:
+    """How many tasks this Dask worker has run (its own count)."""
+    return int(dask_worker.state.transition_counter)

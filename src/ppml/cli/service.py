@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from ppml.cli.options import (
     report_encoding,
 )
 from ppml.cli.passphrase import existing_passphrase
+from ppml.roles.cluster import LOCAL_ADDRESS, local_cluster
 from ppml.roles.parallel import default_jobs
 from ppml.wire.keyfile import PRIVATE_KEY_FILENAME, load_private_key
 
@@ -64,6 +66,15 @@ def serve(
             "key (0: none); each is used once.",
         ),
     ] = 64,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="ADDRESS",
+            help="Send every query's blocks to this Dask scheduler (the encoded model goes to "
+            "its workers: use a cluster you control), or 'local' to start one here.",
+        ),
+    ] = None,
     max_body_bytes: Annotated[
         int, typer.Option("--max-body-bytes", min=1, help="Largest accepted request body.")
     ] = 64 << 20,
@@ -227,6 +238,7 @@ def serve(
         bulk_workers=bulk_workers,
         bulk_niceness=bulk_nice,
         mask_pool=mask_pool,
+        dask=dask,
         max_body_bytes=max_body_bytes,
         max_rows=max_rows,
         rate_limit=rate_limit,
@@ -255,7 +267,11 @@ def serve(
     info(f"serving {model} on http://{host}:{port} ({settings.workers} interactive + "
          f"{settings.bulk_workers} bulk workers"
          f"{', bearer token required' if settings.token else ''})")  # fmt: skip
-    run_service(settings, host, port)
+    if dask != LOCAL_ADDRESS:
+        run_service(settings, host, port)
+        return
+    with local_cluster() as scheduler:
+        run_service(dataclasses.replace(settings, dask=scheduler), host, port)
 
 
 def query(

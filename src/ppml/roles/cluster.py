@@ -98,35 +98,40 @@ class DaskExecutor:
             shared.release()
 
 
-@contextlib.contextmanager
-def dask_executor(address: str, *, allow_private_key: bool = False) -> Iterator[DaskExecutor]:
-    """A Dask executor for the scheduler at ``address`` (``tcp://host:8786``), or for a cluster
-    started here with one worker process per core (``local``), closed on exit."""
+def _distributed() -> Any:
     try:
         # Loaded by name: only the commands given --dask need it (the [dask] extra).
-        distributed: Any = importlib.import_module("distributed")
+        return importlib.import_module("distributed")
     except ImportError:
         raise SettingError(
             "--dask needs the 'distributed' package: pip install 'ppml[dask]'"
         ) from None
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int | None = None) -> Iterator[str]:
+    """A Dask cluster on this machine (one single-threaded worker process per core by
+    default) for the duration of the block; its scheduler's address."""
+    with _distributed().LocalCluster(
+        n_workers=workers or default_jobs(),
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@contextlib.contextmanager
+def dask_executor(address: str, *, allow_private_key: bool = False) -> Iterator[DaskExecutor]:
+    """A Dask executor for the scheduler at ``address`` (``tcp://host:8786``), or for a cluster
+    started here with one worker process per core (``local``), closed on exit."""
+    distributed = _distributed()
     with contextlib.ExitStack() as stack:
-        if address == LOCAL_ADDRESS:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=default_jobs(),
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                )
-            )
-            client = stack.enter_context(distributed.Client(cluster))
-        else:
-            try:
-                connected = distributed.Client(address, timeout="10s")
-            except (OSError, TimeoutError) as error:
-                raise SettingError(
-                    f"cannot reach the Dask scheduler at {address}: {error}"
-                ) from None
-            client = stack.enter_context(connected)
+        scheduler = stack.enter_context(local_cluster()) if address == LOCAL_ADDRESS else address
+        try:
+            connected = distributed.Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as error:
+            raise SettingError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+        client = stack.enter_context(connected)
         yield DaskExecutor(client, is_local(address), allow_private_key)

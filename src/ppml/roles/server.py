@@ -246,12 +246,22 @@ def predict_file(
     with BlockFileWriter(output_path, result.to_document(), binary=binary) as writer:
         for answers in ordered_map(
             _predict_blocks,
-            PredictContext(header.public_key, encoded, header.layout, deadline),
+            # time.monotonic() is one clock per machine: elsewhere, the deadline is kept here.
+            PredictContext(
+                header.public_key,
+                encoded,
+                header.layout,
+                deadline if getattr(executor, "local", True) else None,
+            ),
             tasks,
             jobs=jobs or default_jobs(),
             task_count=-(-header.blocks // BLOCKS_PER_TASK),
             executor=executor,
         ):
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceededError(
+                    "the prediction ran past its deadline and was abandoned"
+                )
             for count, texts in answers:
                 writer.write_block(count, texts)
                 if progress is not None:

@@ -90,6 +90,8 @@ class ServiceSettings:
     bulk_workers: int = 1
     bulk_niceness: int = 10
     mask_pool: int = 64
+    dask: str | None = None
+    """A Dask scheduler address: the workers send every query's blocks to that cluster."""
     """Re-randomisation masks each worker computes ahead, while idle, per recent key."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
@@ -318,6 +320,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             client_share=settings.client_share,
             model_dir=str(settings.model_dir),
             mask_pool=settings.mask_pool,
+            dask=settings.dask,
         ),
         bulk=Lane(
             "bulk",
@@ -327,6 +330,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             client_share=settings.client_share,
             model_dir=str(settings.model_dir),
             mask_pool=settings.mask_pool,
+            dask=settings.dask,
         ),
         quotas=QuotaTable([prediction_quota, compute_quota], settings.max_clients),
         refusals=QuotaTable([Quota.parse(settings.max_refusals)], settings.max_clients),

@@ -9,12 +9,14 @@ the process boundary, so the event loop decides every status code.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ppml.crypto import SERVER_KEY_POLICY
 from ppml.crypto.randomness import public_masks
@@ -29,6 +31,7 @@ from ppml.errors import (
 from ppml.features.spec import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.roles import server
+from ppml.roles.parallel import Executor
 from ppml.wire.messages import read_query_header
 
 FEATURES_FILENAME = "features.json"
@@ -114,6 +117,7 @@ class MaskFiller:
 
 
 _filler: MaskFiller | None = None
+_executor: list[Executor] = []
 
 
 def load_model(model_dir: str) -> None:
@@ -125,9 +129,12 @@ def load_model(model_dir: str) -> None:
     _loaded.update(spec=spec, model=model)
 
 
-def start_worker(model_dir: str, niceness: int, mask_pool: int = 0) -> None:
+def start_worker(
+    model_dir: str, niceness: int, mask_pool: int = 0, dask: str | None = None
+) -> None:
     """Worker initializer: lower this process's priority by ``niceness``, load the model, and
-    (with ``mask_pool`` > 0) start computing re-randomisation masks while idle.
+    (with ``mask_pool`` > 0) start computing re-randomisation masks while idle; with ``dask``
+    (a scheduler address), send the blocks of every query to that cluster.
 
     Beside busy normal-priority processes, a process niced by 10 gets about
     a tenth of a core (Linux's weights); alone, a whole one. So bulk queries
@@ -139,6 +146,12 @@ def start_worker(model_dir: str, niceness: int, mask_pool: int = 0) -> None:
     load_model(model_dir)
     if mask_pool > 0:
         _filler = MaskFiller(mask_pool)
+    if dask is not None:
+        from ppml.roles.cluster import DaskExecutor, is_local
+
+        distributed: Any = importlib.import_module("distributed")
+        # One connection per worker process, for its lifetime.
+        _executor.append(DaskExecutor(distributed.Client(dask, timeout="30s"), is_local(dask)))
 
 
 def ready() -> bool:
@@ -157,7 +170,15 @@ def answer(query_path: str, result_path: str, deadline: float | None) -> bytes |
     if _filler is not None:
         _filler.busy()
     try:
-        server.predict_file(spec, model, query_path, result_path, jobs=1, deadline=deadline)
+        server.predict_file(
+            spec,
+            model,
+            query_path,
+            result_path,
+            jobs=1,
+            deadline=deadline,
+            executor=_executor[0] if _executor else None,
+        )
         if _filler is not None:
             # The header was verified above (and its key's proof check is cached).
             header = read_query_header(query_path, policy=SERVER_KEY_POLICY)

@@ -79,10 +79,11 @@ class Lane:
         client_share: float,
         model_dir: str,
         mask_pool: int = 0,
+        dask: str | None = None,
     ) -> None:
         self.name, self.workers, self.niceness = name, workers, niceness
         self.max_pending_cost, self.client_share = max_pending_cost, client_share
-        self.model_dir, self.mask_pool = model_dir, mask_pool
+        self.model_dir, self.mask_pool, self.dask = model_dir, mask_pool, dask
         self.pending_cost = 0
         self.seconds_per_unit = INITIAL_SECONDS_PER_UNIT
         self._pool: Executor | None = None
@@ -105,7 +106,7 @@ class Lane:
             self.workers,
             multiprocessing.get_context("spawn"),
             compute.start_worker,
-            (self.model_dir, self.niceness, self.mask_pool),
+            (self.model_dir, self.niceness, self.mask_pool, self.dask),
         )
 
     async def warm_up(self) -> None:

@@ -113,21 +113,23 @@ def test_a_worker_killed_mid_predict_changes_nothing(
     tmp_path: Path,
 ) -> None:
     trained, rows = laptops
-    local = _flow(keypair, trained.spec, trained.model, rows, tmp_path / "local", None)
+    spec, model = trained.spec, trained.model
+    _, key = keypair
+    customer.encrypt_file(key, spec, rows, tmp_path / "q", jobs=1)
     killer = _KillAWorker(cluster)
-    dask = _flow(
-        keypair,
-        trained.spec,
-        trained.model,
-        rows,
-        tmp_path / "dask",
-        DaskExecutor(cluster, True),
-        progress=killer,
-    )
+    server.predict_file(
+        spec, model, tmp_path / "q", tmp_path / "r", policy=POLICY, progress=killer,
+        executor=DaskExecutor(cluster, True),
+    )  # fmt: skip
     assert killer.killed is not None
-    assert killer.killed not in cluster.run(os.getpid).values()  # it is gone (the nanny
-    # started another)
-    assert dask == local
+    cluster.wait_for_workers(2, timeout=60)  # the nanny starts another worker
+    assert killer.killed not in cluster.run(os.getpid).values()
+    server.predict_file(spec, model, tmp_path / "q", tmp_path / "r0", policy=POLICY, jobs=1)
+    for result, out in (("r", "dask.csv"), ("r0", "local.csv")):
+        customer.decrypt_file(
+            key, tmp_path / result, tmp_path / out, query=tmp_path / "q", spec=spec, jobs=1
+        )
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
 
 
 def test_spawned_local_workers_give_the_same_results(

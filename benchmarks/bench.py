@@ -242,7 +242,7 @@ def dask_run(spec: FeatureSpec, model: LinearModel, jobs: int, folder: Path) -> 
         with (
             LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",
             ) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip

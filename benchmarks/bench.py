@@ -228,9 +228,9 @@ def weight_timing(
 def dask_run(spec: FeatureSpec, model: LinearModel, jobs: int, folder: Path) -> dict[str, float]:
     """Server prediction throughput (rows/s) on every bundled laptop: the local pool, then a
     Dask cluster on this machine with 1 and 2 worker processes (scheduler included)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from ppml.roles.cluster import DaskExecutor
+    from ppml.roles.cluster import DaskExecutor, local_cluster
 
     _, key = generate_keypair(2048)
     query, result = folder / "dask-query", folder / "dask-result"
@@ -239,13 +239,7 @@ def dask_run(spec: FeatureSpec, model: LinearModel, jobs: int, folder: Path) -> 
     seconds, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
     rates = {f"local pool, {jobs} processes": rows / seconds}
     for workers in (1, 2):
-        with (
-            LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address="127.0.0.1:0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):  # fmt: skip
+        with local_cluster(workers) as address, Client(address) as client:
             executor = DaskExecutor(client, local=True)
             server.predict_file(spec, model, query, result, executor=executor)  # warm up
             seconds, _ = timed(server.predict_file, spec, model, query, result, executor=executor)

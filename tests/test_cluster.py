@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from test_service import start_server
 
 from ppml.cli.main import main
@@ -24,7 +24,7 @@ from ppml.features import FeatureSpec
 from ppml.model import LinearModel
 from ppml.model.training import TrainingResult, train
 from ppml.roles import customer, server
-from ppml.roles.cluster import DaskExecutor, is_local
+from ppml.roles.cluster import DaskExecutor, is_local, local_cluster
 from ppml.roles.parallel import Executor, LocalPool
 
 POLICY = KeyPolicy(min_bits=512, require_proof=True)
@@ -33,16 +33,7 @@ ROWS = 300
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as local,
-        Client(local) as client,
-    ):
+    with local_cluster(2) as address, Client(address) as client:
         yield client
 
 
@@ -116,13 +107,7 @@ def test_a_worker_killed_mid_predict_changes_nothing(
     spec, model = trained.spec, trained.model
     _, key = keypair
     customer.encrypt_file(key, spec, rows, tmp_path / "q", jobs=1)
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as own,
-        Client(own) as client,
-    ):  # fmt: skip
+    with local_cluster(2) as address, Client(address) as client:
         killer = _KillAWorker(client)
         server.predict_file(
             spec, model, tmp_path / "q", tmp_path / "r", policy=POLICY, progress=killer,

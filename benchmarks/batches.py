@@ -92,20 +92,34 @@ def _batch_csv(folder: Path, rows: int) -> Path:
     return path
 
 
-def _ppml_once(
-    key: PrivateKey, spec: FeatureSpec, model: LinearModel, rows: Path, folder: Path, jobs: int
-) -> tuple[float, dict[str, float], float]:
-    query, result, prices = folder / "q.jsonl", folder / "r.jsonl", folder / "p.csv"
-    stages = {}
+STAGES = ("encrypt", "predict", "decrypt")
+
+
+def ppml_pipeline(
+    key: PrivateKey, spec: FeatureSpec, model: LinearModel, rows: Path, folder: Path, jobs: int,
+    *, binary: bool = False,
+) -> dict[str, float]:  # fmt: skip
+    """One customer -> server -> customer round trip through files: seconds per stage
+    (``encrypt_s``, ``predict_s``, ``decrypt_s``) and query + result ``bytes``."""
+    query, result, prices = folder / "query.jsonl", folder / "result.jsonl", folder / "prices.csv"
+    encrypt_s, _ = timed(customer.encrypt_file, key, spec, rows, query, jobs=jobs, binary=binary)
+    predict_s, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
+    decrypt_s, _ = timed(
+        customer.decrypt_file, key, result, prices, query=query, spec=spec, jobs=jobs
+    )
+    return {
+        "encrypt_s": encrypt_s,
+        "predict_s": predict_s,
+        "decrypt_s": decrypt_s,
+        "bytes": query.stat().st_size + result.stat().st_size,
+    }
+
+
+def timed(function: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
+    """Seconds ``function(*args, **kwargs)`` took, and its value."""
     start = time.perf_counter()
-    customer.encrypt_file(key, spec, rows, query, jobs=jobs, binary=True)
-    stages["encrypt"] = time.perf_counter() - start
-    server.predict_file(spec, model, query, result, jobs=jobs)
-    stages["predict"] = time.perf_counter() - start - stages["encrypt"]
-    customer.decrypt_file(key, result, prices, query=query, spec=spec, jobs=jobs)
-    total = time.perf_counter() - start
-    stages["decrypt"] = total - stages["encrypt"] - stages["predict"]
-    return total, stages, (query.stat().st_size + result.stat().st_size)
+    value = function(*args, **kwargs)
+    return time.perf_counter() - start, value
 
 
 def check_correct(spec: FeatureSpec, model: LinearModel, rows: Path, prices: Path) -> float:
@@ -172,17 +186,18 @@ def run(
         repeats = 3 if batch <= 200 else 1
         cold, online, offline, stages = [], [], [], []
         for _ in range(repeats):
-            seconds, _, size = _ppml_once(key, spec, model, rows, folder, jobs)
-            cold.append(seconds)
+            measured = ppml_pipeline(key, spec, model, rows, folder, jobs, binary=True)
+            cold.append(sum(measured[f"{stage}_s"] for stage in STAGES))
             blocks = -(-batch // layout.slots)
             start = time.perf_counter()
             customer.precompute_randomness(key, blocks * len(spec.feature_names))
             server.precompute_randomness(key.public_key, blocks * model.scores)
             offline.append(time.perf_counter() - start)
-            seconds, parts, size = _ppml_once(key, spec, model, rows, folder, jobs)
-            online.append(seconds)
-            stages.append(parts)
-        error = check_correct(spec, model, rows, folder / "p.csv")
+            measured = ppml_pipeline(key, spec, model, rows, folder, jobs, binary=True)
+            online.append(sum(measured[f"{stage}_s"] for stage in STAGES))
+            stages.append({stage: measured[f"{stage}_s"] for stage in STAGES})
+            size = measured["bytes"]
+        error = check_correct(spec, model, rows, folder / "prices.csv")
         inputs = customer.read_inputs(spec, rows)
         expected = model.decision_function(inputs)[:, 0]
         runs = [tenseal.run(inputs) for _ in range(repeats)]

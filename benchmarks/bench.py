@@ -45,31 +45,6 @@ HERE = Path(__file__).resolve().parent
 TOLERANCE = batches.TOLERANCE
 
 
-def timed(function: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
-    value = function(*args, **kwargs)
-    return time.perf_counter() - start, value
-
-
-def ppml_pipeline(
-    private_key: PrivateKey, spec: FeatureSpec, model: LinearModel, rows: Path, folder: Path,
-    jobs: int,
-) -> dict[str, float]:  # fmt: skip
-    """One customer -> server -> customer round trip through files; seconds per stage."""
-    query, result, prices = folder / "query.jsonl", folder / "result.jsonl", folder / "prices.csv"
-    encrypt_s, _ = timed(customer.encrypt_file, private_key, spec, rows, query, jobs=jobs)
-    predict_s, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
-    decrypt_s, _ = timed(
-        customer.decrypt_file, private_key, result, prices, query=query, spec=spec, jobs=jobs
-    )
-    return {
-        "encrypt_s": encrypt_s,
-        "predict_s": predict_s,
-        "decrypt_s": decrypt_s,
-        "bytes": query.stat().st_size + result.stat().st_size,
-    }
-
-
 def phe_job(
     private_key: PrivateKey, spec: FeatureSpec, model: LinearModel, inputs: np.ndarray
 ) -> dict[str, float]:
@@ -120,16 +95,16 @@ def bench_key_size(
     start = time.perf_counter()
     _, private_key = generate_keypair(bits)
     keygen_s = time.perf_counter() - start
-    prove_s, proof = timed(prove_modulus, private_key.p, private_key.q)
+    prove_s, proof = batches.timed(prove_modulus, private_key.p, private_key.q)
     # A server checks a key's proof once per key id; measure that first check, uncached.
     proofs._verify_once.cache_clear()
-    verify_s, _ = timed(verify_modulus, private_key.public_key.n, proof)
-    cached_s, _ = timed(verify_modulus, private_key.public_key.n, proof)
+    verify_s, _ = batches.timed(verify_modulus, private_key.public_key.n, proof)
+    cached_s, _ = batches.timed(verify_modulus, private_key.public_key.n, proof)
     rows = customer.read_inputs(spec, laptops).shape[0]
 
     # Build the key owner's tables once (as a long-running customer would), then measure.
-    table_s, _ = timed(lambda: [private_key.random_mask() for _ in range(64)])
-    stages = ppml_pipeline(private_key, spec, model, laptops, folder, jobs)
+    table_s, _ = batches.timed(lambda: [private_key.random_mask() for _ in range(64)])
+    stages = batches.ppml_pipeline(private_key, spec, model, laptops, folder, jobs)
     worst = batches.check_correct(spec, model, laptops, folder / "prices.csv")
     total_s = stages["encrypt_s"] + stages["predict_s"] + stages["decrypt_s"]
 
@@ -137,13 +112,13 @@ def bench_key_size(
     one.write_text("".join(laptops.read_text().splitlines(keepends=True)[:2]))
     latencies, online = [], []
     for _ in range(5):
-        single = ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
+        single = batches.ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
         latencies.append(single["encrypt_s"] + single["predict_s"] + single["decrypt_s"])
         batches.check_correct(spec, model, one, folder / "prices.csv")
         # Offline phase (untimed): randomness for one laptop on both sides, then the online part.
         customer.precompute_randomness(private_key, len(spec.feature_names))
         server.precompute_randomness(private_key.public_key, 1)
-        single = ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
+        single = batches.ppml_pipeline(private_key, spec, model, one, folder, jobs=1)
         online.append(single["encrypt_s"] + single["predict_s"] + single["decrypt_s"])
         batches.check_correct(spec, model, one, folder / "prices.csv")
 
@@ -236,13 +211,15 @@ def dask_run(spec: FeatureSpec, model: LinearModel, jobs: int, folder: Path) -> 
     query, result = folder / "dask-query", folder / "dask-result"
     customer.encrypt_file(key, spec, laptops_csv(), query, jobs=jobs, binary=True)
     rows = customer.read_inputs(spec, laptops_csv()).shape[0]
-    seconds, _ = timed(server.predict_file, spec, model, query, result, jobs=jobs)
+    seconds, _ = batches.timed(server.predict_file, spec, model, query, result, jobs=jobs)
     rates = {f"local pool, {jobs} processes": rows / seconds}
     for workers in (1, 2):
         with local_cluster(workers) as address, Client(address) as client:
             executor = DaskExecutor(client, local=True)
             server.predict_file(spec, model, query, result, executor=executor)  # warm up
-            seconds, _ = timed(server.predict_file, spec, model, query, result, executor=executor)
+            seconds, _ = batches.timed(
+                server.predict_file, spec, model, query, result, executor=executor
+            )
             rates[f"Dask, {workers} worker{'s' if workers > 1 else ''}"] = rows / seconds
     return rates
 

@@ -3,10 +3,14 @@ on spawned local processes: the same results, a lost worker included."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +23,14 @@ from ppml.cli.main import main
 from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
 from ppml.crypto.randomness import public_masks
 from ppml.datasets import laptops_csv
-from ppml.errors import SettingError
+from ppml.errors import ClusterError, SettingError
 from ppml.features import FeatureSpec
 from ppml.model import LinearModel
 from ppml.model.training import TrainingResult, train
 from ppml.roles import customer, server
-from ppml.roles.cluster import DaskExecutor, is_local, local_cluster
+from ppml.roles.cluster import DaskExecutor, dask_executor, is_local, local_cluster
 from ppml.roles.parallel import Executor, LocalPool
+from ppml.service.compute import refusal_for
 
 POLICY = KeyPolicy(min_bits=512, require_proof=True)
 ROWS = 300
@@ -81,20 +86,20 @@ def test_a_dask_cluster_gives_the_local_results(
     assert dask == local and len(local.splitlines()) == ROWS + 1
 
 
-class _KillAWorker:
-    """A progress reporter that kills one Dask worker with SIGKILL after the first block."""
+class _OnFirstBlock:
+    """A progress reporter that calls ``action`` once, when the first block is done."""
 
-    def __init__(self, client: Client) -> None:
-        self.pid = next(iter(client.run(os.getpid).values()))
-        self.killed = False
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.called = False
 
     def start(self, total: int) -> None:
         pass
 
     def advance(self, rows: int) -> None:
-        if not self.killed:
-            self.killed = True
-            os.kill(self.pid, signal.SIGKILL)
+        if not self.called:
+            self.called = True
+            self.action()
 
 
 def test_a_worker_killed_mid_predict_changes_nothing(
@@ -108,12 +113,13 @@ def test_a_worker_killed_mid_predict_changes_nothing(
     _, key = keypair
     customer.encrypt_file(key, spec, rows, tmp_path / "q", jobs=1)
     with local_cluster(2) as address, Client(address) as client:
-        killer = _KillAWorker(client)
+        victim = next(iter(client.run(os.getpid).values()))
+        killer = _OnFirstBlock(lambda: os.kill(victim, signal.SIGKILL))
         server.predict_file(
             spec, model, tmp_path / "q", tmp_path / "r", policy=POLICY, progress=killer,
             executor=DaskExecutor(client, True),
         )  # fmt: skip
-    assert killer.killed
+    assert killer.called
     server.predict_file(spec, model, tmp_path / "q", tmp_path / "r0", policy=POLICY, jobs=1)
     for result, out in (("r", "dask.csv"), ("r0", "local.csv")):
         customer.decrypt_file(
@@ -250,3 +256,132 @@ def test_a_service_sends_its_blocks_to_the_cluster(
 def _tasks_run(dask_worker: Any) -> int:
     """How many tasks this Dask worker has run (its own count)."""
     return int(dask_worker.state.transition_counter)
+
+
+def _quiet(module: str, *arguments: str) -> subprocess.Popen[bytes]:
+    """``python -m module arguments`` in the background, its output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+class _Cluster:
+    """A scheduler and two single-threaded workers, each a process of its own, as on a cluster
+    of machines (LocalCluster would run the scheduler in the test's process)."""
+
+    def __init__(self, folder: Path) -> None:
+        info = folder / "scheduler.json"
+        self.scheduler = _quiet(
+            "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+            "--no-dashboard", "--scheduler-file", str(info),
+        )  # fmt: skip
+        worker = ("distributed.cli.dask_worker", "--scheduler-file", str(info),
+                  "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                  "--death-timeout", "20")  # fmt: skip
+        self.workers = [_quiet(*worker) for _ in range(2)]
+        give_up = time.monotonic() + 60
+        while not info.exists() or not info.read_text().strip():
+            assert time.monotonic() < give_up and self.scheduler.poll() is None, "no scheduler"
+            time.sleep(0.1)
+        self.address = str(json.loads(info.read_text())["address"])
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def separate_cluster(tmp_path: Path) -> Iterator[_Cluster]:
+    cluster = _Cluster(tmp_path)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _two_columns(path: Path, rows: int) -> None:
+    """A CSV of ``rows`` rows: two inputs and a target that is linear in them."""
+    with path.open("w") as out:
+        out.write("a,b,y\n")
+        for i in range(rows):
+            a, b = (i % 997) / 97, (i % 101) / 13
+            out.write(f"{a:.4f},{b:.4f},{2 * a - b + 3:.4f}\n")
+
+
+_MEASURE_A_JOB = """
+import sys, tracemalloc
+from pathlib import Path
+from ppml.crypto import KeyPolicy
+from ppml.features import FeatureSpec
+from ppml.model import LinearModel
+from ppml.roles import server
+from ppml.roles.cluster import dask_executor
+
+folder, address = Path(sys.argv[1]), sys.argv[2]
+spec, model = FeatureSpec.load(folder / "features.json"), LinearModel.load(folder / "model.json")
+with dask_executor(address) as executor:
+    tracemalloc.start()
+    server.predict_file(spec, model, folder / "q", folder / "r",
+                        policy=KeyPolicy(min_bits=512, require_proof=True), executor=executor)
+    print(tracemalloc.get_traced_memory()[1])
+"""
+
+
+def test_client_memory_stays_flat_from_10_000_to_100_000_rows(
+    separate_cluster: _Cluster, keypair: tuple[PublicKey, PrivateKey], tmp_path: Path
+) -> None:
+    """Blocks stream to the workers and back, a few in flight: the client's memory for a job
+    of 100,000 rows is that of a job of 10,000 (Python's allocations, measured by tracemalloc
+    in a process of its own, as a command would run the job)."""
+    _, key = keypair
+    trained: TrainingResult | None = None
+    peaks: dict[int, int] = {}
+    for rows in (10_000, 100_000):
+        folder = tmp_path / str(rows)
+        folder.mkdir()
+        _two_columns(folder / "rows.csv", rows)
+        trained = trained or train(folder / "rows.csv", "y")
+        trained.spec.save(folder / "features.json")
+        trained.model.save(folder / "model.json")
+        customer.encrypt_file(key, trained.spec, folder / "rows.csv", folder / "q")
+        job = subprocess.run(
+            [sys.executable, "-c", _MEASURE_A_JOB, str(folder), separate_cluster.address],
+            capture_output=True, text=True, check=True, timeout=300,
+        )  # fmt: skip
+        peaks[rows] = int(job.stdout.split()[-1])
+        # The job is whole: every row came back.
+        customer.decrypt_file(key, folder / "r", folder / "p.csv", query=folder / "q",
+                              spec=trained.spec)  # fmt: skip
+        assert len((folder / "p.csv").read_text().splitlines()) == rows + 1
+    assert peaks[100_000] < 1.5 * peaks[10_000], peaks
+
+
+def test_a_job_the_cluster_cannot_finish_fails_cleanly(
+    separate_cluster: _Cluster,
+    keypair: tuple[PublicKey, PrivateKey],
+    laptops: tuple[TrainingResult, Path],
+    tmp_path: Path,
+) -> None:
+    """The scheduler dies mid-predict: one clear error, and no result file."""
+    trained, rows = laptops
+    _, key = keypair
+    customer.encrypt_file(key, trained.spec, rows, tmp_path / "q", jobs=1)
+    kill_the_scheduler = _OnFirstBlock(separate_cluster.scheduler.kill)
+    with dask_executor(separate_cluster.address) as executor:
+        executor.tasks_per_submit = 1
+        with pytest.raises(ClusterError, match="could not finish"):
+            server.predict_file(
+                trained.spec, trained.model, tmp_path / "q", tmp_path / "r", policy=POLICY,
+                executor=executor, progress=kill_the_scheduler,
+            )  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_service_answers_503_when_its_cluster_fails() -> None:
+    refusal = refusal_for(ClusterError("the Dask cluster could not finish the job: gone"), "/q")
+    assert (refusal.status, refusal.code) == (503, "cluster_unavailable")

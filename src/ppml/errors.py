@@ -111,6 +111,10 @@ class ServiceError(PpmlError, RuntimeError):
     """The prediction service refused a request, or could not be reached."""
 
 
+class ClusterError(PpmlError, RuntimeError):
+    """A Dask cluster could not finish a job: its workers kept dying, or it went away."""
+
+
 class DeadlineExceededError(PpmlError, TimeoutError):
     """A computation ran past the deadline it was given and was abandoned."""
 

@@ -16,6 +16,8 @@ allows more (``allow_private_key``).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import importlib
 from collections import deque
@@ -24,12 +26,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ppml.errors import SettingError
+from ppml.errors import ClusterError, SettingError
 from ppml.roles.parallel import TASKS_IN_FLIGHT_PER_WORKER, batched, default_jobs
 
 Context = TypeVar("Context")
 Task = TypeVar("Task")
 Result = TypeVar("Result")
+
+QUIET_CLIENT = {"distributed.admin.low-level-log-length": 0}
+"""Dask settings for a ppml client: no developer log of recent messages. Dask keeps the last
+thousand messages sent to the scheduler (each up to 1 MB, and ppml's carry blocks), which
+would make a job's memory grow with its first thousand submissions."""
 
 LOCAL_ADDRESS = "local"
 """Start a cluster on this machine: one worker process per core."""
@@ -82,20 +89,44 @@ class DaskExecutor:
                 "on this machine: use a local cluster, or allow it explicitly "
                 "(--allow-remote-private-key)"
             )
-        (shared,) = self.client.scatter([context], broadcast=True, hash=False)
-        workers = max(1, len(self.client.scheduler_info()["workers"]))
+        with _cluster_failures():
+            (shared,) = self.client.scatter([context], broadcast=True, hash=False)
+            workers = max(1, len(self.client.scheduler_info()["workers"]))
         pending: deque[Any] = deque()
         try:
             for chunk in batched(tasks, self.tasks_per_submit):
                 pending.append(self.client.submit(_run_tasks, function, shared, chunk, pure=False))
                 if len(pending) >= workers * TASKS_IN_FLIGHT_PER_WORKER:
-                    yield from pending.popleft().result()
+                    yield from _result(pending.popleft())
             while pending:
-                yield from pending.popleft().result()
+                yield from _result(pending.popleft())
         finally:
             for future in pending:
                 future.cancel()
             shared.release()
+
+
+def _result(future: Any) -> list[Any]:
+    with _cluster_failures():
+        return list(future.result())
+
+
+@contextlib.contextmanager
+def _cluster_failures() -> Iterator[None]:
+    """Dask's own failures (a task's workers kept dying, the scheduler went away, a task was
+    cancelled) as :class:`ClusterError`; ppml's errors raised in a task pass unchanged."""
+    distributed = _distributed()
+    try:
+        yield
+    except (
+        distributed.KilledWorker,
+        distributed.comm.CommClosedError,
+        concurrent.futures.CancelledError,
+        asyncio.CancelledError,
+        TimeoutError,
+    ) as error:
+        problem = str(error) or type(error).__name__
+        raise ClusterError(f"the Dask cluster could not finish the job: {problem}") from None
 
 
 def _distributed() -> Any:
@@ -126,12 +157,18 @@ def local_cluster(workers: int | None = None) -> Iterator[str]:
 def dask_executor(address: str, *, allow_private_key: bool = False) -> Iterator[DaskExecutor]:
     """A Dask executor for the scheduler at ``address`` (``tcp://host:8786``), or for a cluster
     started here with one worker process per core (``local``), closed on exit."""
-    distributed = _distributed()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(importlib.import_module("dask").config.set(QUIET_CLIENT))
         scheduler = stack.enter_context(local_cluster()) if address == LOCAL_ADDRESS else address
-        try:
-            connected = distributed.Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as error:
-            raise SettingError(f"cannot reach the Dask scheduler at {address}: {error}") from None
-        client = stack.enter_context(connected)
+        client = stack.enter_context(connect(scheduler, shown_as=address))
         yield DaskExecutor(client, is_local(address), allow_private_key)
+
+
+def connect(address: str, *, timeout: str = "10s", shown_as: str | None = None) -> Any:
+    """A Dask ``Client`` of the scheduler at ``address``; :class:`SettingError` if it cannot
+    be reached in ``timeout``."""
+    try:
+        return _distributed().Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as error:
+        where = shown_as or address
+        raise SettingError(f"cannot reach the Dask scheduler at {where}: {error}") from None

@@ -16,11 +16,11 @@ import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ppml.crypto import SERVER_KEY_POLICY
 from ppml.crypto.randomness import public_masks
 from ppml.errors import (
+    ClusterError,
     DeadlineExceededError,
     FileFormatError,
     PlaintextOverflowError,
@@ -147,11 +147,13 @@ def start_worker(
     if mask_pool > 0:
         _filler = MaskFiller(mask_pool)
     if dask is not None:
-        from ppml.roles.cluster import DaskExecutor, is_local
+        from ppml.roles.cluster import QUIET_CLIENT, DaskExecutor, connect, is_local
 
-        distributed: Any = importlib.import_module("distributed")
+        # This process is the service's: its settings may hold for its lifetime (a client
+        # opens a new connection, with these settings, when the scheduler comes back).
+        importlib.import_module("dask").config.set(QUIET_CLIENT)
         # One connection per worker process, for its lifetime.
-        _executor.append(DaskExecutor(distributed.Client(dask, timeout="30s"), is_local(dask)))
+        _executor.append(DaskExecutor(connect(dask, timeout="30s"), is_local(dask)))
 
 
 def ready() -> bool:
@@ -199,6 +201,12 @@ def refusal_for(error: PpmlError, query_path: str) -> Refusal:
     Every deliberate error of ppml maps to a 4xx status (or 503 for a
     deadline); messages never name the service's temporary files.
     """
+    if isinstance(error, ClusterError):
+        return Refusal(
+            503,
+            "cluster_unavailable",
+            "the service's compute cluster could not finish the computation; retry later",
+        )
     if isinstance(error, DeadlineExceededError):
         return Refusal(
             503,

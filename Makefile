@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck unit setup bench load clean
+.PHONY: demo test lint typecheck unit jstest setup bench load clean
 
 setup: $(STAMP)
 
@@ -48,7 +48,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest
 
-test: lint typecheck unit
+# The browser client's JavaScript, on the same known-answer vectors as the Python tests.
+jstest: $(STAMP)
+	@command -v node >/dev/null 2>&1 || bash scripts/install-system-deps.sh
+	node --test tests/js/*.test.mjs
+
+test: lint typecheck unit jstest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages ppml's setup needs on Debian or Ubuntu:
-# Python's venv module, and the GMP/MPFR/MPC headers in case pip has to build gmpy2 from source.
+# Python's venv module, the GMP/MPFR/MPC headers in case pip has to build gmpy2 from source,
+# and Node.js for the browser client's tests.
 set -euo pipefail
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install Python 3.11+ with its venv module, and libgmp/libmpfr/libmpc headers" >&2
@@ -10,3 +11,5 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq python3-venv python3-dev libgmp-dev libmpfr-dev libmpc-dev
+# An existing Node.js (18 or newer) is kept; Debian's is installed only where there is none.
+command -v node >/dev/null 2>&1 || $sudo apt-get install -y -qq nodejs

@@ -1,0 +1,103 @@
+// The rule for the target and class names of a feature spec
+// (docs/feature-spec.md, "The output").
+//
+// The names come from the server and end up in the customer's CSV files (as
+// column names and as the label of every row), on its screen and in the
+// page. A name that breaks a line, moves the terminal's cursor, reverses
+// the text around it or that a spreadsheet runs as a formula is refused,
+// as ppml refuses it.
+
+/** Longest name, in characters (Unicode code points, as Python counts them). */
+export const MAX_NAME_CHARS = 256;
+
+// Unicode categories Cc, Cf, Cs, Co, Cn, Zl and Zp: controls, format
+// characters (zero-width and bidirectional ones among them), surrogates,
+// private use, unassigned code points, line and paragraph separators.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
+
+// Python's str.strip() removes the characters for which str.isspace() is
+// true; String.prototype.trim() has another set (it keeps U+001C..U+001F
+// and U+0085, and removes U+FEFF), so the set is spelled out.
+const PYTHON_SPACE =
+  "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005" +
+  "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+
+// A name starting with + or - is a formula to a spreadsheet unless it is
+// one of these decimal numbers (ASCII digits only).
+const DECIMAL = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
+
+/**
+ * Why a target or class name is refused, or null when it is allowed.
+ *
+ * @param {string} name
+ * @returns {string | null} a short reason ("a spreadsheet would read it as a formula", ...)
+ */
+export function nameProblem(name) {
+  if (typeof name !== "string") return "a name is a string";
+  const characters = [...name]; // code points; a lone surrogate counts as one, as in Python
+  if (
+    characters.length === 0 ||
+    characters.length > MAX_NAME_CHARS ||
+    PYTHON_SPACE.includes(characters[0]) ||
+    PYTHON_SPACE.includes(characters[characters.length - 1])
+  ) {
+    return `a name has 1 to ${MAX_NAME_CHARS} characters and no surrounding spaces`;
+  }
+  if (UNPRINTABLE.test(name)) return "control or format characters are not allowed";
+  const first = name[0];
+  if (first === "=" || first === "@") return "a spreadsheet would read it as a formula";
+  if ((first === "+" || first === "-") && name.length > 1 && !DECIMAL.test(name)) {
+    return "a spreadsheet would read it as a formula";
+  }
+  return null;
+}
+
+/**
+ * Whether a spec may give a target or class this name.
+ *
+ * @param {string} name
+ * @returns {boolean}
+ */
+export function isAllowedName(name) {
+  return nameProblem(name) === null;
+}
+
+/** A target or class name that a spec may not give (see {@link nameProblem}). */
+export class NameError extends Error {
+  /**
+   * @param {string} kind "target" or "class"
+   * @param {string} name the refused name
+   * @param {string} problem why it is refused
+   */
+  constructor(kind, name, problem) {
+    super(`${kind} ${showName(name)}: ${problem}`);
+    this.name = "NameError";
+    this.kind = kind;
+    this.refusedName = name;
+    this.problem = problem;
+  }
+}
+
+/**
+ * Throw {@link NameError} unless the name is allowed.
+ *
+ * @param {string} kind "target" or "class", for the message
+ * @param {string} name
+ * @throws {NameError}
+ */
+export function checkName(kind, name) {
+  const problem = nameProblem(name);
+  if (problem !== null) throw new NameError(kind, name, problem);
+}
+
+// A refused name may hold line breaks or escapes: the message shows it
+// quoted, with every such character escaped, and cut after 40 characters.
+function showName(name) {
+  if (typeof name !== "string") return String(typeof name);
+  const characters = [...name];
+  const shown = JSON.stringify(characters.slice(0, 40).join("")).replace(
+    /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/gu,
+    (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return shown + (characters.length > 40 ? "..." : "");
+}

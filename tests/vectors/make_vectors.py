@@ -1,5 +1,5 @@
-"""Write the known-answer vectors of this folder from docs/key-files.md and
-docs/feature-spec.md alone.
+"""Write the known-answer vectors of this folder from docs/key-files.md,
+docs/feature-spec.md, docs/encoding.md and docs/wire-format.md alone.
 
 A second implementation on purpose: the Python standard library only, no
 ppml and no gmpy2, following the byte-level description in the docs. The
@@ -186,6 +186,7 @@ def main() -> None:
     )
 
     write_spec_and_output_vectors()
+    write_paillier_vectors(p, q, h_s)
 
 
 # --- docs/feature-spec.md: the spec id (RFC 8785) and the output functions ---
@@ -504,6 +505,277 @@ def write_spec_and_output_vectors() -> None:
             "description": "spec_id = first 32 hex digits of SHA-256(JCS(content)), "
             "docs/feature-spec.md, 'The spec id'",
             "cases": specs,
+        },
+    )
+
+
+# --- docs/encoding.md and docs/wire-format.md: fixed point, packing, encryption, masks ---
+
+
+def signed_hex(value: int) -> str:
+    """A signed integer as hex, a minus sign before a negative one's digits."""
+    return format(value, "x")
+
+
+def round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded to the nearest integer, ties to even."""
+    quotient, remainder = divmod(numerator, denominator)
+    if 2 * remainder > denominator or (2 * remainder == denominator and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
+def encode_fixed(value: float | int, frac_bits: int) -> int:
+    """X = round(x * 2^f), exactly: a float is the ratio of two integers."""
+    if isinstance(value, int):
+        return value << frac_bits
+    numerator, denominator = value.as_integer_ratio()
+    return round_half_even(numerator * (1 << frac_bits), denominator)
+
+
+def decode_fixed(encoded: int, frac_bits: int) -> float | None:
+    """The double nearest to X / 2^f (ties to even), or None beyond the doubles' range."""
+    if encoded == 0:
+        return 0.0
+    size = abs(encoded)
+    # The weight of the last of 53 significant bits, never below the subnormal step 2^-1074.
+    quantum = max(size.bit_length() - frac_bits - 53, -1074)
+    shift = quantum + frac_bits
+    significand = round_half_even(size, 2**shift) if shift >= 0 else size * 2**-shift
+    try:
+        result = math.ldexp(float(significand), quantum)
+    except OverflowError:
+        return None
+    if math.isinf(result):
+        return None
+    return -result if encoded < 0 else result
+
+
+def pack_values(values: list[int], slot_bits: int) -> int:
+    """P = sum_i v_i * 2^(i*s)."""
+    assert all(abs(v) < 2 ** (slot_bits - 1) for v in values)
+    return sum(v * 2 ** (i * slot_bits) for i, v in enumerate(values))
+
+
+def unpack_values(packed: int, count: int, slot_bits: int, bound: int | None) -> list[int] | None:
+    """Centred digits of P; None where a digit is beyond its bound or bits remain above them."""
+    modulus = 2**slot_bits
+    limit = modulus // 2 - 1 if bound is None else bound
+    values = []
+    for _ in range(count):
+        digit = packed % modulus
+        if digit >= modulus // 2:
+            digit -= modulus
+        if abs(digit) > limit:
+            return None
+        values.append(digit)
+        packed = (packed - digit) // modulus
+    return values if packed == 0 else None
+
+
+def shake_number(label: str, bits: int) -> int:
+    """A fixed pseudo-random number of at most ``bits`` bits, from a label."""
+    raw = int.from_bytes(hashlib.shake_256(label.encode("ascii")).digest((bits + 7) // 8), "big")
+    return raw >> ((bits + 7) // 8 * 8 - bits)
+
+
+def textbook_decrypt(p: int, q: int, ciphertext: int) -> int:
+    """m = L(c^lambda mod n^2) * mu mod n, lambda = lcm(p-1, q-1): no CRT, unlike ppml."""
+    n = p * q
+    lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+    mu = pow((pow(n + 1, lam, n * n) - 1) // n, -1, n)
+    return (pow(ciphertext, lam, n * n) - 1) // n * mu % n
+
+
+ENCODING_CASES: list[tuple[float | int, int]] = [
+    (0.0, 40), (-0.0, 40), (1.0, 0), (7, 40), (-3, 16), (1.5, 40), (-2.25, 40),
+    (0.1, 40), (-0.1, 52), (123456.789, 40), (-4.35, 40), (0.3333333333333333, 256),
+    (1e-300, 40), (5e-324, 1074), (5e-324, 4096), (1.5e-323, 1074),
+    (2.0**-41, 40), (3 * 2.0**-41, 40), (-3 * 2.0**-41, 40), (5 * 2.0**-42, 40),
+    (7 * 2.0**-42, 40), (0.5, 0), (1.5, 0), (2.5, 0), (-0.5, 0), (-2.5, 0), (-3.5, 0),
+    (1e22, 0), (1e300, 40), (-1.7976931348623157e308, 256),
+]  # fmt: skip
+
+DECODING_CASES: list[tuple[int, int]] = [
+    (2**53 + 1, 0), (2**53 + 3, 0), (-(2**53 + 1), 0), (1, 1074), (3, 1075), (1, 1076),
+    (-1, 1076), (2**1024 - 2**970 - 1, 0), (2**1024 - 2**970, 0), (-(2**1025), 0),
+    (2**1024, 10), (10**30, 100), (-(10**40 + 1), 88), (6553728, 16), (-16384, 16),
+]  # fmt: skip
+
+
+def write_paillier_vectors(p: int, q: int, h_s: int) -> None:
+    n = p * q
+    nsquare = n * n
+    width = (nsquare.bit_length() + 7) // 8
+    exponent_bits = (n.bit_length() + 1) // 2
+    key_bits = n.bit_length()
+
+    def ciphertext_case(plaintext: int, randomness: str, label: str) -> dict[str, object]:
+        case: dict[str, object] = {"randomness": randomness, "plaintext": hexa(plaintext)}
+        if randomness == "djn":
+            exponent = shake_number(label, exponent_bits)
+            mask = pow(h_s, exponent, nsquare)
+            case["exponent"] = hexa(exponent)
+        else:
+            r = shake_number(label, key_bits + 128) % n
+            assert math.gcd(r, n) == 1
+            mask = pow(r, n, nsquare)
+            case["r"] = hexa(r)
+        ciphertext = (1 + plaintext * n) * mask % nsquare
+        assert textbook_decrypt(p, q, ciphertext) == plaintext
+        case["ciphertext"] = hexa(ciphertext)
+        case["base64"] = base64.b64encode(ciphertext.to_bytes(width, "big")).decode("ascii")
+        return case
+
+    encodings = [
+        {"value": value, "frac_bits": f, "encoded": signed_hex(encode_fixed(value, f))}
+        for value, f in ENCODING_CASES
+    ]
+    decodings = [
+        {"encoded": signed_hex(x), "frac_bits": f, "value": decode_fixed(x, f)}
+        for x, f in DECODING_CASES
+    ] + [
+        {"encoded": signed_hex(encode_fixed(v, f)), "frac_bits": f, "value": v}
+        for v, f in ENCODING_CASES
+        # Values the format holds exactly come back; -0.0 comes back as 0.0 (X = 0).
+        if isinstance(v, float) and decode_fixed(encode_fixed(v, f), f) == v and v != 0
+    ]
+
+    packings = []
+    for slot_bits, frac_bits, table in [
+        (24, 8, [[1.5, -2.0], [-0.00390625, 100.25], [0.0, -1000.75]]),
+        (24, 8, [[-7.5, 0.25]]),
+        (40, 20, [[3.0, -1.0, 0.5], [-3.0, 1.0, -0.5]]),
+    ]:
+        encoded_rows = [[encode_fixed(v, frac_bits) for v in row] for row in table]
+        columns = [
+            pack_values(list(column), slot_bits) for column in zip(*encoded_rows, strict=True)
+        ]
+        packings.append(
+            {
+                "slot_bits": slot_bits,
+                "slots": (key_bits - 2) // slot_bits,
+                "frac_bits": frac_bits,
+                "rows": table,
+                "encoded_rows": [[signed_hex(x) for x in row] for row in encoded_rows],
+                "packed": [signed_hex(value) for value in columns],
+                "plaintexts": [hexa(value % n) for value in columns],
+            }
+        )
+
+    unpackings = []
+    for digits, count, slot_bits, bound in [
+        (pack_values([5, -7, 1000], 16), 3, 16, None),
+        (pack_values([-32767, 32767], 16), 2, 16, None),
+        (pack_values([5, -7, 1000], 16), 3, 16, 999),
+        (pack_values([5, -7, 1000], 16), 2, 16, None),
+        (pack_values([-1], 16), 1, 16, 1),
+        ((1 << 16) - 1, 1, 16, None),
+        (1 << 15, 1, 16, None),
+    ]:
+        values = unpack_values(digits, count, slot_bits, bound)
+        unpackings.append(
+            {
+                "packed": signed_hex(digits),
+                "count": count,
+                "slot_bits": slot_bits,
+                "bound": None if bound is None else hexa(bound),
+                "values": None if values is None else [signed_hex(v) for v in values],
+            }
+        )
+
+    packed_feature = packings[0]["plaintexts"]
+    assert isinstance(packed_feature, list)
+    encryptions = [
+        ciphertext_case(0, "djn", "ppml known-answer vector: exponent 0"),
+        ciphertext_case(42, "djn", "ppml known-answer vector: exponent 1"),
+        ciphertext_case(n - 1, "djn", "ppml known-answer vector: exponent 2"),
+        ciphertext_case(int(packed_feature[1], 16), "djn", "ppml known-answer vector: exponent 3"),
+        ciphertext_case(123456789, "standard", "ppml known-answer vector: r 0"),
+        ciphertext_case(n - 5, "standard", "ppml known-answer vector: r 1"),
+    ]
+    good = int(str(encryptions[1]["ciphertext"]), 16)
+    checks = [
+        {"value": hexa(value), "valid": problem is None, "problem": problem}
+        for value, problem in [
+            (0, "range"), (1, None), (nsquare - 1, None), (nsquare, "range"),
+            (nsquare + 5, "range"), (p, "factor"), (7 * q, "factor"), (good, None),
+        ]
+    ]  # fmt: skip
+
+    results = []
+    for slot_bits, frac_bits, bound_bits, scores, label in [
+        (24, 16, 23, [1.5, -0.25, 100.0078125], "0"),
+        (24, 16, 20, [-3.0], "1"),
+        (40, 32, 39, [0.001, -123.456, 0.0, 7.0], "2"),
+    ]:
+        rows = len(scores)
+        values = [encode_fixed(s, frac_bits) for s in scores]
+        packed = pack_values(values, slot_bits)
+        used = rows * slot_bits
+        choices = n // 2**used - 1
+        u = shake_number(f"ppml known-answer vector: mask {label}", key_bits) % choices
+        mask = 2 ** (used - 1) + 2**used * u
+        masked = packed + mask
+        assert 0 < masked < n
+        case = ciphertext_case(masked, "djn", f"ppml known-answer vector: result {label}")
+        unmasked = masked % 2**used - 2 ** (used - 1)
+        assert unmasked == packed
+        decoded = unpack_values(
+            unmasked, rows, slot_bits, min(2 ** (slot_bits - 1), 2**bound_bits) - 1
+        )
+        assert decoded == values
+        results.append(
+            {
+                "slot_bits": slot_bits,
+                "rows": rows,
+                "frac_bits": frac_bits,
+                "bound_bits": bound_bits,
+                "u": hexa(u),
+                "mask": hexa(mask),
+                "masked": hexa(masked),
+                "exponent": case["exponent"],
+                "ciphertext": case["ciphertext"],
+                "unmasked": signed_hex(unmasked),
+                "values": [signed_hex(v) for v in values],
+                "scores": [decode_fixed(v, frac_bits) for v in values],
+            }
+        )
+    # An answer whose second slot is beyond the scores' bound: refused, not decoded.
+    slot_bits, bound_bits, rows = 24, 20, 2
+    used = rows * slot_bits
+    tampered = pack_values([5, 2**bound_bits], slot_bits) + 2 ** (used - 1) + 2**used * 12345
+    assert (
+        unpack_values(tampered % 2**used - 2 ** (used - 1), rows, slot_bits, 2**bound_bits - 1)
+        is None
+    )
+    results.append(
+        {
+            "slot_bits": slot_bits,
+            "rows": rows,
+            "frac_bits": 16,
+            "bound_bits": bound_bits,
+            "masked": hexa(tampered),
+            "unmasked": signed_hex(tampered % 2**used - 2 ** (used - 1)),
+            "values": None,
+            "scores": None,
+        }
+    )
+
+    write(
+        "paillier.json",
+        {
+            "description": "docs/encoding.md and docs/wire-format.md for the fixed 512-bit key: "
+            "fixed-point encodings and decodings, packing, unpacking, DJN and standard "
+            "encryptions with given randomness, ciphertext checks and masked results",
+            "key": {"p": hexa(p), "q": hexa(q), "n": hexa(n), "h_s": hexa(h_s), "width": width},
+            "encodings": encodings,
+            "decodings": decodings,
+            "packings": packings,
+            "unpackings": unpackings,
+            "encryptions": encryptions,
+            "ciphertext_checks": checks,
+            "results": results,
         },
     )
 

@@ -18,6 +18,8 @@ LAYERS = [
     {"ppml.encoding"},
     {"ppml.wire"},
     {"ppml.features"},
+    # The page's assets and headers: the service mounts them, they need nothing above features.
+    {"ppml.web"},
     {"ppml.model"},
     {"ppml.roles"},
     {"ppml.service"},
@@ -69,6 +71,16 @@ def test_imports_go_one_way(module: str, path: Path) -> None:
         assert _layer(imported) <= own, f"{module} (layer {own}) imports {imported}"
         if imported.startswith("ppml.crypto.hazmat"):
             assert module.startswith(HAZMAT_USERS), f"{module} reaches into the hazmat layer"
+
+
+def test_only_the_service_and_the_cli_reach_the_page() -> None:
+    # ppml.web sits low enough to use the feature spec, but it is the service's
+    # front end: the model, the roles and the crypto never depend on it.
+    for module, path in _modules():
+        if module.startswith("ppml.web") or _package(module) in {"ppml.service", "ppml.cli"}:
+            continue
+        reached = {name for name in _imports(path) if _package(name) == "ppml.web"}
+        assert not reached, f"{module} imports {sorted(reached)}"
 
 
 def test_the_package_exports_the_workflow() -> None:

@@ -3,7 +3,11 @@
 Endpoints (see docs/service.md): ``GET /healthz``, ``GET /v1/features`` (the
 public feature spec), ``GET /v1/limits`` (what one query may hold, and how the
 service prices it), ``POST /v1/predict`` (a query file's bytes in, a result
-file's bytes out), and the OpenAPI document at ``/openapi.json`` and ``/docs``.
+file's bytes out), and the OpenAPI document at ``/openapi.json`` and ``/docs``
+(an HTML reference generated from it). ``GET /`` is a page where a person
+prices a laptop: the browser encrypts the specs and decrypts the price, and
+the page's assets come from ``/static/`` (ppml.web); every response carries
+strict security headers, so the page loads nothing from another origin.
 
 A prediction is priced before any big-integer work: the handler reads the
 query's first line only, computes its cost (costs.py), and refuses it at
@@ -38,7 +42,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,6 +62,8 @@ from ppml.service.costs import (
 )
 from ppml.service.lanes import Lane, LaneFullError, QueueTimeoutError, Ticket
 from ppml.service.quota import Quota, QuotaTable
+from ppml.web import PageAssets, SecurityHeaders, api_reference_html, page_html
+from ppml.web.page import PAGE_CACHE_CONTROL
 from ppml.wire.messages import BINARY_MAGIC
 
 log = logging.getLogger("ppml.service")
@@ -359,7 +365,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             "your inputs or your predictions."
         ),
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN: /docs is ours instead.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", PageAssets(), name="static")
 
     def authorize(request: Request) -> None:
         if settings.token is None:
@@ -402,6 +413,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         # A bug, whatever the client sent: the details go to the log only.
         log.error("unexpected error on %s", request.url.path, exc_info=error)
         return _error(500, "internal_error", "the service failed; the error has been logged")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(page_html(), headers={"Cache-Control": PAGE_CACHE_CONTROL})
+
+    reference: list[str] = []  # rendered at the first request, once every route exists
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_reference() -> HTMLResponse:
+        if not reference:
+            reference.append(api_reference_html(app.openapi()))
+        return HTMLResponse(reference[0])
 
     @app.get("/healthz", summary="Liveness check")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,27 @@
+"""The browser page: a form that encrypts in the browser, and the static files it loads.
+
+This package holds no cryptography of its own: the page's JavaScript encrypts
+and decrypts in the visitor's tab, and the service only ever sees ciphertexts.
+Here are the parts the service mounts: the page's HTML, its assets served
+from the package with strict security headers, and an API reference built
+from the OpenAPI document, so nothing a visitor loads comes from another
+origin.
+"""
+
+from ppml.web.docs import api_reference_html
+from ppml.web.page import (
+    CONTENT_SECURITY_POLICY,
+    SECURITY_HEADERS,
+    PageAssets,
+    SecurityHeaders,
+    page_html,
+)
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "PageAssets",
+    "SecurityHeaders",
+    "api_reference_html",
+    "page_html",
+]

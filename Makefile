@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]' || \
 		{ bash scripts/install-system-deps.sh && $(BIN)/python -m pip install --quiet -e '.[dev]'; }
+	@# The browser tests drive Debian's Chromium (never Playwright's own download).
+	@[ -x /usr/bin/chromium ] || bash scripts/install-system-deps.sh
 	@touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)

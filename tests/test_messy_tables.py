@@ -170,6 +170,45 @@ def test_encrypt_reports_unseen_categories_and_strict_refuses(
     assert not (tmp_path / "strict.jsonl").exists()
 
 
+def test_a_date_outside_years_1_to_9999_in_utc_is_unusual(
+    trained: dict[str, object], keys: Path, tmp_path: Path
+) -> None:
+    folder = trained["folder"]
+    assert isinstance(folder, Path)
+    rows = messy_rows()
+    rows[2][4] = "0001-01-01T00:00+01:00"  # 0000-12-31T23:00 in UTC: before year 1
+    data = write(tmp_path / "mine.csv", rows)
+    common = [
+        "--private-key", keys / "private_key.json", "--features",
+        folder / "model" / "features.json", "--input", data,
+    ]  # fmt: skip
+    err = ok("encrypt", *common, "--out", tmp_path / "query.jsonl").stderr.decode()
+    assert "made: 1 unusual value(s) treated as missing ('0001-01-01T00:00+01:00' x1)" in err
+    line = one_line_error(ppml("encrypt", *common, "--out", tmp_path / "strict.jsonl", "--strict"))
+    assert line.startswith(f"error: {data}: row 2 (line 3), column 'made': ")
+    assert "unusual value '0001-01-01T00:00+01:00' in 'made'" in line
+
+
+def test_a_yes_no_column_may_spell_its_words_in_several_cases(keys: Path, tmp_path: Path) -> None:
+    rows = messy_rows()
+    for i, row in enumerate(rows[1:]):
+        row[5] = {0: row[5].lower(), 1: row[5].upper()}.get(i % 4, row[5])
+    data = write(tmp_path / "cased.csv", rows)
+    out = tmp_path / "model"
+    ok("train", "--data", data, "--target", "price", "--out", out)
+    spec = FeatureSpec.load(out / "features.json")
+    assert isinstance(spec.recipe, GenericRecipe)
+    smoker = next(column for column in spec.recipe.columns if column.name == "smoker")
+    assert (smoker.kind, smoker.true_values, smoker.false_values) == ("boolean", ("Yes",), ("No",))
+    rows[1][5], rows[2][5] = "yES", "nO"
+    mine = write(tmp_path / "mine.csv", rows)
+    err = ok(
+        "encrypt", "--private-key", keys / "private_key.json", "--features",
+        out / "features.json", "--input", mine, "--out", tmp_path / "q.jsonl",
+    ).stderr.decode()  # fmt: skip
+    assert "size: 1 unusual value(s)" in err and "smoker" not in err
+
+
 def test_round_trip_through_stdin_and_stdout_with_ids(
     trained: dict[str, object], keys: Path, tmp_path: Path
 ) -> None:

@@ -107,14 +107,19 @@ test("encodeRow reports filled, unusual and unseen cells", () => {
   assert.deepEqual(result.filled.sort(), ["plan", "visits"]);
 });
 
-test("cells ppml stops on with an uncaught exception are refused, naming the column", () => {
-  // ppml's KeyError: "ſSD" matches SSD ignoring case, but its lower case is no storage kind.
+test("look-alike storage letters are refused; dates outside years 1-9999 in UTC are unusual", () => {
+  // "\u017fSD" matches SSD ignoring case, but its lower case is no storage kind.
   const laptop = laptops.rows[0].row;
   assert.throws(() => modelInputs(laptops.spec, { ...laptop, Memory: "256GB \u017fSD" }),
-    (error) => error instanceof RowError && error.column === "Memory");
-  // ppml's OverflowError: an aware time whose UTC date falls outside years 1-9999.
+    (error) => error instanceof RowError && error.column === "Memory"
+      && error.problem === "cannot read '256GB \u017fSD' as storage such as '256GB SSD + 1TB HDD'");
+  // 0000-12-31T23:00 in UTC: no datetime holds it, so the cell is unusual and filled in.
   const row = generic.rows[0].row;
-  assert.throws(() => modelInputs(generic.spec, { ...row, opened: "0001-01-01T00:00+01:00" }),
+  const opened = "0001-01-01T00:00+01:00";
+  const result = encodeRow(generic.spec, { ...row, opened });
+  assert.deepEqual(result.unusual, { opened });
+  assert.ok(result.filled.includes("opened"));
+  assert.throws(() => encodeRow(generic.spec, { ...row, opened }, { strict: true }),
     (error) => error instanceof RowError && error.column === "opened");
 });
 

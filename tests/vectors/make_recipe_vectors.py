@@ -105,6 +105,7 @@ LAPTOP_PROBES = [
     ("an unknown company, type and OS", {"Company": "Framework", "OpSys": "FreeBSD"}),
     ("a clock without a decimal point", {"Cpu": "Intel Core i3 6006U 2GHz"}),
     ("underscores in a number", {"Inches": "1_5.6"}),
+    ("fullwidth digits before a unit", {"Ram": "\uff11\uff16GB", "Weight": "\uff12kg"}),
 ]
 
 BAD_LAPTOPS = [
@@ -130,12 +131,28 @@ BAD_LAPTOPS = [
     {"Company": " "},
     {"TypeName": ""},
     {"Company": "", "Ram": "8"},
+    # Letters that match a storage kind only through Unicode case folding: refused, since
+    # their lower case is no storage kind.
+    {"Memory": "256GB \u017fSD"},
+    {"Memory": "1TB HDD + 1.0TB Hybr\u0130d"},
+    {"Memory": "1.0TB Hybr\u0131d"},
+    {"Memory": "32GB Fla\u017fh Storage"},
+    {"Ram": "8\uff27\uff22"},
+    {"Ram": "1e400GB"},
+    {"Weight": "-infkg"},
+    {"Memory": "9" * 400 + "GB SSD"},
 ]
+
+
+def _spelled(word: str, i: int) -> str:
+    """Some yes/no cells capitalised or in capitals: one word in any case."""
+    return word.capitalize() if i % 8 == 6 else word.upper() if i % 13 == 12 else word
 
 
 def _generic_table() -> list[dict[str, str]]:
     """A small table: dates (ISO and day.month.year), categories, an integer-coded plan,
-    a yes/no column, visits with missing cells, a score without missing cells, the target."""
+    a yes/no column (in several cases), visits with missing cells, a score without missing
+    cells, the target."""
     regions = ["north"] * 14 + ["east"] * 10 + ["south"] * 8 + ["west"] * 2 + ["Nord"]
     rows = []
     for i, region in enumerate(regions):
@@ -147,7 +164,7 @@ def _generic_table() -> list[dict[str, str]]:
                 "renewed": f"{1 + (i * 7) % 28:02d}.{1 + (i * 5) % 12:02d}.{2022 + i % 2}",
                 "region": region,
                 "plan": str(1 + (i * 7) % 3),
-                "member": ["yes", "no", "no"][i % 3] if i % 9 != 4 else "?",
+                "member": _spelled(["yes", "no", "no"][i % 3], i) if i % 9 != 4 else "?",
                 "visits": visits,
                 "score": f"{(i * 37) % 100 / 10}",
                 "spend": f"{100 + i * 13 % 70 + (i % 3) * 20}.5",
@@ -203,6 +220,14 @@ GENERIC_ROWS = [
     ("an ordinal date is unusual", {"opened": "2021-063"}),
     ("a reduced date is unusual", {"opened": "2021-03"}),
     ("a leap day", {"opened": "2020-02-29T23:59:59.999999", "renewed": "29.02.2024"}),
+    ("an aware time before year 1 in UTC is unusual", {"opened": "0001-01-01T00:00+01:00"}),
+    ("an aware time after year 9999 in UTC is unusual", {"opened": "9999-12-31T23:59-01:00"}),
+    ("a boolean word in any case", {"member": "yEs"}),
+    ("a long s is no s: unusual", {"member": "ye\u017f"}),
+    ("a missing word in any case", {"plan": "nUlL", "region": "n/A"}),
+    ("fullwidth digits", {"visits": "\uff11\uff12"}),
+    ("infinite and overflowing numbers are unusual", {"visits": "-Infinity"}),
+    ("a number that overflows a double is unusual", {"visits": "1e400"}),
 ]
 
 GENERIC_BAD = [
@@ -213,6 +238,18 @@ GENERIC_BAD = [
     ("a date before 1970: days below the bounds", {"opened": "1969-07-20T20:17:40-05:00"}, False),
     ("strict: an unusual cell", {"visits": "many"}, True),
     ("strict: an unseen category", {"region": "west"}, True),
+    (
+        "strict: an aware time outside years 1-9999 in UTC",
+        {"opened": "0001-01-01T00:00+01:00"},
+        True,
+    ),
+    (
+        "year 1 in UTC is read, and below the bounds",
+        {"opened": "0001-01-01T00:00-01:00"},
+        False,
+    ),
+    ("an infinite score, which has no fill", {"score": "inf"}, False),
+    ("a huge score outside the bounds", {"score": "1e308"}, False),
 ]
 
 

@@ -70,7 +70,10 @@ def read_number(text: str) -> float:
 
 
 def read_date(text: str, date_format: str) -> datetime:
-    """A date (and time) in ``date_format``; aware times are converted to UTC."""
+    """A date (and time) in ``date_format``; aware times are converted to UTC.
+
+    :class:`UnusualValueError` when the text is no such date, or an aware time whose UTC
+    date falls outside years 1 to 9999."""
     try:
         if date_format == ISO_DATE:
             moment = datetime.fromisoformat(text)
@@ -79,7 +82,12 @@ def read_date(text: str, date_format: str) -> datetime:
     except ValueError:
         raise UnusualValueError(text) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            # The moment is a date, but its UTC date falls outside years 1-9999, which no
+            # datetime holds ("0001-01-01T00:00+01:00"): unreadable, like "10000-01-01".
+            raise UnusualValueError(text) from None
     return moment
 
 
@@ -140,7 +148,12 @@ class Column:
         if self.kind == "boolean":
             lowered = [v.lower() for v in (*self.true_values, *self.false_values)]
             if not self.true_values or not self.false_values or len(set(lowered)) < len(lowered):
-                raise ValueError(f"column {self.name!r}: distinct true and false words needed")
+                # Cells are compared ignoring case, so "Yes" and "yes" are one word: listed
+                # twice it would say nothing more, listed on both sides it would contradict.
+                raise ValueError(
+                    f"column {self.name!r}: a boolean needs at least one true and one false "
+                    "word, each listed once, ignoring case"
+                )
         elif self.true_values or self.false_values:
             raise ValueError(f"column {self.name!r}: true/false words go with booleans only")
 

@@ -249,10 +249,15 @@ class LaptopRecipe:
         storage = dict.fromkeys(_STORAGE_KIND.values(), 0.0)
         for part in cells["Memory"].split("+"):
             piece = _STORAGE_PART.fullmatch(part.strip())
-            if piece is None:
+            # re.IGNORECASE also matches letters whose lower case is not ASCII (the long s
+            # of "\u017fSD", the dotted and dotless i of "Hybr\u0131d"): the kind is looked up
+            # by str.lower(), as every other word of a row is compared, and such a spelling is
+            # refused like any unreadable storage.
+            kind = None if piece is None else _STORAGE_KIND.get(piece[3].lower())
+            if piece is None or kind is None:
                 raise FieldError("Memory", cells["Memory"], "storage such as '256GB SSD + 1TB HDD'")
             size = float(piece[1]) * (1000.0 if piece[2].upper() == "TB" else 1.0)
-            storage[_STORAGE_KIND[piece[3].lower()]] += size
+            storage[kind] += size
 
         gpu = cells["Gpu"].strip()
         if not gpu:

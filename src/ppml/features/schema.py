@@ -143,13 +143,25 @@ def _is_missing(text: str, missing: frozenset[str]) -> bool:
 
 
 def _boolean_words(values: Counter[str]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The true and false word of a column of yes/no words (None: it is not one).
+
+    Cells are read ignoring case (``str.lower()``), as :meth:`Column.read` reads them, so
+    "yes", "Yes" and "YES" are one word: the spec keeps its most frequent spelling (the
+    first in the table on a tie), the one a form shows.
+    """
     lowered = {value.lower() for value in values}
     for true, false in BOOLEAN_PAIRS:
         if lowered and lowered <= {true, false}:
-            trues = tuple(sorted(v for v in values if v.lower() == true))
-            falses = tuple(sorted(v for v in values if v.lower() == false))
-            return trues or (true,), falses or (false,)
+            return _spelling(values, true), _spelling(values, false)
     return None
+
+
+def _spelling(values: Counter[str], word: str) -> tuple[str]:
+    spellings = [value for value in values if value.lower() == word]
+    if not spellings:
+        return (word,)
+    # A Counter keeps its values in the order first seen; min() keeps the first of a tie.
+    return (min(spellings, key=lambda value: -values[value]),)
 
 
 def _numbers_with_unusual(values: list[str]) -> tuple[int, Counter[str]]:

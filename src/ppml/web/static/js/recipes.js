@@ -309,9 +309,6 @@ function validDate(year, month, day) {
     && day <= daysInMonth(year, month);
 }
 
-/** Thrown where Python's datetime raises OverflowError rather than ValueError. */
-class DateOverflow extends Error {}
-
 // datetime.fromisoformat (Python 3.11, C implementation), which reads the UTF-8 bytes of
 // the text up to a NUL terminator in places: ported step by step on those bytes.
 function isoDateTime(text) {
@@ -539,7 +536,9 @@ function readDate(text, format) {
   let days = micros / MICROS_PER_DAY;
   if (days * MICROS_PER_DAY > micros) days -= 1n;
   const utc = civilFromDays(Number(days));
-  if (utc.year < 1 || utc.year > 9999) throw new DateOverflow("date value out of range");
+  // An aware time whose UTC date falls outside years 1-9999 ("0001-01-01T00:00+01:00") is
+  // no date Python's datetime holds: unusual, like "10000-01-01".
+  if (utc.year < 1 || utc.year > 9999) return null;
   return {
     year: utc.year,
     month: utc.month,
@@ -646,8 +645,9 @@ function laptopFields(cells) {
   const storage = { ssd_gb: 0, hdd_gb: 0, flash_gb: 0, hybrid_gb: 0 };
   for (const part of cells.Memory.split("+")) {
     const piece = STORAGE_PART.exec(pyStrip(part));
-    // ppml fails with a KeyError where only a non-ASCII case equivalent made the kind
-    // match ("Hybr\u0130d"); refused here like any other unreadable storage.
+    // The kind is looked up by its lower case, as ppml looks it up: a kind that matched
+    // only through a non-ASCII case equivalent ("\u017fSD", "Hybr\u0131d") is no storage kind,
+    // and the cell is refused like any other unreadable storage.
     const kind = piece && STORAGE_KIND[piece[3].toLowerCase()];
     if (!kind) throw cannotRead("Memory", cells.Memory, "storage such as '256GB SSD + 1TB HDD'");
     const size = pyFloat(piece[1]) * (piece[2].toUpperCase() === "TB" ? 1000 : 1);
@@ -717,15 +717,7 @@ function readCell(column, text) {
     if (column.false.some((word) => word.toLowerCase() === lowered)) return { [column.name]: 0 };
     return null;
   }
-  let parts;
-  try {
-    parts = readDate(text, column.date_format);
-  } catch (error) {
-    if (!(error instanceof DateOverflow)) throw error;
-    // ppml stops with an uncaught OverflowError on such a cell (an aware time whose UTC
-    // date leaves years 1-9999): the row is refused here with that reason.
-    throw new RowError(column.name, `cannot read ${pyRepr(text)} as a date (date value out of range)`, text);
-  }
+  const parts = readDate(text, column.date_format);
   if (!parts) return null;
   return Object.fromEntries(DATE_PARTS.map((part) => [`${column.name}:${part}`, parts[part]]));
 }

@@ -26,6 +26,13 @@ from ppml.datasets import laptops_csv
 from ppml.features import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.model.training import train
+from ppml.wire.document import dump_document
+from ppml.wire.keyfile import (
+    load_private_key,
+    load_public_key,
+    private_key_document,
+    public_key_document,
+)
 from ppml.wire.messages import (
     BlockFileWriter,
     ciphertext_width,
@@ -288,3 +295,207 @@ def test_pricing_laptops_in_the_browser(service: Service, visit: Visit) -> None:
     assert f"{len(posts[-1].post_data_buffer or b'')} bytes" in disclosure
     assert visit.problems == []
     assert_same_origin(visit, service)
+
+
+# ---------------------------------------------------------------------------------------------
+# The key kept in the browser. The tests share one browser profile, so a key made by one test
+# is the stored key of the next: each test starts from the state it needs.
+
+KEYGEN_WORKER = "/static/js/keygen.worker.js"
+
+
+def key_id_shown(page: sync_api.Page) -> str:
+    """The key id the page shows, once it shows one (loaded or made: touching the form asks
+    for the key)."""
+    page.locator('[data-column="Company"]').focus()
+    key = page.locator("#key-id")
+    key.wait_for(timeout=PRICE_TIMEOUT_MS)
+    return key.inner_text()
+
+
+def forget_key(page: sync_api.Page) -> None:
+    key_id_shown(page)
+    page.get_by_role("button", name="Forget this key").click()
+    page.locator('#key-status[data-source="none"]').wait_for(timeout=LOAD_TIMEOUT_MS)
+
+
+def worker_requests(visit: Visit) -> list[sync_api.Request]:
+    return [r for r in visit.requests if urlsplit(r.url).path == KEYGEN_WORKER]
+
+
+def test_the_key_is_kept_across_visits(service: Service, visit: Visit) -> None:
+    page = visit.page
+    first = key_id_shown(page)
+    assert len(first) == 32 and set(first) <= set(string.hexdigits.lower())
+    visit.requests.clear()
+    page.reload()
+    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    # Shown as soon as the form is, without touching it, and never made again.
+    page.locator('#key-status[data-source="stored"] #key-id').wait_for(timeout=LOAD_TIMEOUT_MS)
+    assert page.locator("#key-id").inner_text() == first
+    assert "kept in this browser" in page.locator("#key-status").inner_text()
+    page.locator('[data-column="Company"]').focus()
+    page.wait_for_load_state("networkidle")
+    assert worker_requests(visit) == []
+    assert "unencrypted" in page.locator("#key-help").inner_text()
+    assert "ppml decrypt" in page.locator("#key-help").inner_text()
+    assert visit.problems == []
+    assert_same_origin(visit, service)
+
+
+def stored_record(page: sync_api.Page) -> object:
+    """The page's IndexedDB record of the key, or None."""
+    return page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const open = indexedDB.open("ppml-page");
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+                const database = open.result;
+                if (!database.objectStoreNames.contains("keys")) return resolve(null);
+                const get = database.transaction("keys").objectStore("keys").get("current");
+                get.onsuccess = () => { database.close(); resolve(get.result ?? null); };
+                get.onerror = () => reject(get.error);
+            };
+        })"""
+    )
+
+
+def test_forgetting_the_key_makes_a_new_one(service: Service, visit: Visit) -> None:
+    page = visit.page
+    old = key_id_shown(page)
+    forget_key(page)
+    assert page.locator("#key-id").count() == 0
+    assert page.get_by_role("button", name="Forget this key").is_hidden()
+    assert "next price" in page.locator("#key-status").inner_text()
+    assert stored_record(page) is None
+    visit.requests.clear()
+    page.reload()
+    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    assert page.locator("#key-id").count() == 0
+    new = key_id_shown(page)
+    assert new != old
+    assert page.locator("#key-status").get_attribute("data-source") == "made"
+    assert len(worker_requests(visit)) == 1
+    record = stored_record(page)
+    assert isinstance(record, dict) and record["keyPair"]["keyId"] == new
+    assert visit.problems == []
+
+
+def test_a_damaged_stored_key_is_replaced(service: Service, visit: Visit) -> None:
+    page = visit.page
+    key_id_shown(page)
+    record = stored_record(page)
+    assert isinstance(record, dict)
+    # One hex digit of the modulus changed: the factors no longer multiply to it.
+    damaged = dict(record, keyPair=dict(record["keyPair"], n="f" + record["keyPair"]["n"][1:]))
+    page.evaluate(
+        """(record) => new Promise((resolve, reject) => {
+            const open = indexedDB.open("ppml-page");
+            open.onsuccess = () => {
+                const transaction = open.result.transaction("keys", "readwrite");
+                transaction.objectStore("keys").put(record, "current");
+                transaction.oncomplete = () => { open.result.close(); resolve(); };
+                transaction.onerror = () => reject(transaction.error);
+            };
+        })""",
+        damaged,
+    )
+    page.reload()
+    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    status = page.locator("#key-status")
+    status.get_by_text("could not be used").wait_for(timeout=LOAD_TIMEOUT_MS)
+    assert stored_record(page) is None
+    new = key_id_shown(page)
+    assert new != record["keyPair"]["keyId"]
+    assert "discarded" in status.inner_text()
+    assert visit.problems == []
+
+
+def test_the_exported_key_files_are_ppml_key_files(
+    service: Service, visit: Visit, tmp_path: Path
+) -> None:
+    page = visit.page
+    shown = key_id_shown(page)
+    page.get_by_text("Export key files").click()
+    saved: dict[str, Path] = {}
+    for name in ("public_key.json", "private_key.json"):
+        with page.expect_download() as started:
+            page.locator(f'a[data-file="{name}"]').click()
+        download = started.value
+        assert download.suggested_filename == name
+        assert download.url.startswith("blob:")
+        saved[name] = tmp_path / name
+        download.save_as(saved[name])
+    public_key = load_public_key(saved["public_key.json"])
+    private_key = load_private_key(saved["private_key.json"])
+    assert public_key.key_id == private_key.key_id == shown
+    assert private_key.public_key == public_key
+    # Byte for byte what ppml itself writes for these keys.
+    assert saved["public_key.json"].read_bytes() == dump_document(public_key_document(public_key))
+    assert saved["private_key.json"].read_bytes() == dump_document(
+        private_key_document(private_key)
+    )
+    for value in (0, 42, -987_654_321):
+        assert private_key.decrypt(public_key.encrypt(value)) == value
+    assert visit.problems == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The page's code pinned by Subresource Integrity: a module whose bytes differ from those the
+# HTML names is not run.
+
+
+def tampered(route: sync_api.Route) -> None:
+    """Serve the real file with one more line: the same code, different bytes."""
+    response = route.fetch()
+    route.fulfill(response=response, body=response.body() + b"\n// changed\n")
+
+
+def test_a_changed_module_is_refused(service: Service, visit: Visit) -> None:
+    page = visit.page
+    key_id_shown(page)
+    # Encrypting loads customer.js (and the modules it imports) for the first time.
+    page.route("**/static/js/customer.js", tampered)
+    page.get_by_role("button", name="Price it").click()
+    problem = page.locator("#problem")
+    problem.wait_for(state="visible", timeout=PRICE_TIMEOUT_MS)
+    assert "customer.js could not be loaded" in problem.inner_text()
+    assert [r for r in visit.requests if r.method == "POST"] == []
+    assert any("integrity" in line for line in visit.problems), visit.problems
+
+
+def test_a_changed_page_script_is_not_run(
+    service: Service, browser: sync_api.BrowserContext
+) -> None:
+    page = browser.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(urlsplit(request.url).path))
+    try:
+        page.route("**/static/app.js", tampered)
+        page.goto(f"{service.url}/")
+        page.wait_for_load_state("networkidle")
+        assert page.locator("#price-form").is_hidden()
+        assert "Loading" in page.locator("#status").inner_text()
+        assert not [path for path in requests if path.startswith("/v1/")]
+    finally:
+        page.close()
+
+
+def test_the_keygen_worker_is_not_pinned(service: Service, visit: Visit) -> None:
+    """What docs/service.md says of the worker: Chromium applies neither the script tag's
+    integrity nor the import map's to a module worker or to what it imports, so a changed
+    worker still runs. If this fails, the browser pins workers now: update the docs."""
+    page = visit.page
+    forget_key(page)
+    page.route("**/static/js/keygen.worker.js", tampered)
+    page.route("**/static/js/keys.js", tampered)
+    # The page imported keys.js before the routes (to load the key it forgot), so only the
+    # worker's fetch of it is changed. After forgetting, the next pricing makes the key.
+    page.get_by_role("button", name="Price it").click()
+    page.locator('#problem:not([hidden]), #result[data-priced="1"]').first.wait_for(
+        timeout=PRICE_TIMEOUT_MS
+    )
+    assert page.locator("#problem").is_hidden(), page.locator("#problem").inner_text()
+    assert page.locator("#key-status").get_attribute("data-source") == "made"
+    assert len(worker_requests(visit)) == 1
+    assert [r for r in visit.requests if r.method == "POST"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import http.client
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from test_service import start_server
 
 from ppml.datasets import laptops_csv
 from ppml.model.training import train
-from ppml.web import CONTENT_SECURITY_POLICY, PageAssets
+from ppml.web import CONTENT_SECURITY_POLICY, PageAssets, page_hashes
 
 STATIC = resources.files("ppml.web").joinpath("static")
 EXPECTED_TYPES = {
@@ -116,8 +119,9 @@ def test_the_page_is_served_with_strict_headers(service: str) -> None:
     assert 'aria-live="polite"' in page
     assert "Price it" in page
     assert 'type="module"' in page
-    # No inline script or style: the policy would block them anyway.
-    assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page) is None
+    # No inline script but the import map, no inline style: the policy blocks them anyway.
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page)
+    assert inline == ['<script type="importmap">']
     assert "<style" not in page and " style=" not in page
     assert "What the service sees" in page and "What it cannot see" in page
 
@@ -149,25 +153,110 @@ def test_every_static_file_has_its_type_and_the_policy(service: str) -> None:
         assert response.headers["content-type"].startswith(expected), name
 
 
-def test_the_library_modules_the_page_imports_are_served(service: str) -> None:
-    # The page's script imports the Paillier modules only when they are needed;
-    # each of them, and whatever they import in turn, must ship with the package.
+IMPORT = re.compile(
+    r"""(?:\bimport\s*\(\s*|\bfrom\s+|\bimport\s+|new\s+URL\s*\(\s*)["'](\.{1,2}/[^"']+)["']"""
+)
+
+
+def _imported_modules(service: str) -> dict[str, bytes]:
+    """Every module the page's code names (imports, and the worker's new URL), with its bytes:
+    from app.js, transitively, as served."""
     pending = [f"{service}/static/app.js"]
-    seen: set[str] = set()
+    seen: dict[str, bytes] = {}
     while pending:
         url = pending.pop()
         if url in seen:
             continue
-        seen.add(url)
         response = httpx.get(url)
         assert response.status_code == 200, f"{url} is imported but not served"
         assert response.headers["content-type"].startswith("text/javascript"), url
-        for match in re.finditer(
-            r"""(?:\bimport\s*\(\s*|\bfrom\s+|\bimport\s+|new\s+URL\s*\(\s*)["'](\.{1,2}/[^"']+)["']""",
-            response.text,
-        ):
-            pending.append(urljoin(url, match.group(1)))
-    assert len(seen) > 1
+        seen[url] = response.content
+        pending.extend(urljoin(url, match.group(1)) for match in IMPORT.finditer(response.text))
+    return seen
+
+
+def test_the_library_modules_the_page_imports_are_served(service: str) -> None:
+    # The page's script imports the Paillier modules only when they are needed;
+    # each of them, and whatever they import in turn, must ship with the package.
+    assert len(_imported_modules(service)) > 1
+
+
+def _sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
+
+
+class _PageScripts(HTMLParser):
+    """The page's script and stylesheet tags, and the text of its import map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[dict[str, str]] = []
+        self.import_maps: list[str] = []
+        self._in_import_map = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "script" or (tag == "link" and values.get("rel") == "stylesheet"):
+            self.tags.append(values)
+        self._in_import_map = tag == "script" and values.get("type") == "importmap"
+        if self._in_import_map:
+            self.import_maps.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_import_map:
+            self.import_maps[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_import_map = False
+
+
+def test_the_html_pins_every_module_the_page_imports(service: str) -> None:
+    response = httpx.get(f"{service}/")
+    parser = _PageScripts()
+    parser.feed(response.text)
+    # The import map comes before the first module script, as browsers require.
+    assert parser.tags[1]["type"] == "importmap"
+    assert len(parser.import_maps) == 1
+    (text,) = parser.import_maps
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    # The policy lets exactly this import map run, and nothing else inline.
+    script_src = next(
+        part
+        for part in response.headers["content-security-policy"].split("; ")
+        if part.startswith("script-src ")
+    )
+    assert script_src == f"script-src 'self' 'sha256-{digest}'"
+    integrity = json.loads(text)["integrity"]
+    base = f"{service}/"
+    pinned = {urljoin(base, key): value for key, value in integrity.items()}
+    # Every tag that loads something names its integrity, and it is right.
+    for tag in parser.tags:
+        reference = tag.get("src") or tag.get("href")
+        if reference:
+            body = httpx.get(urljoin(base, reference)).content
+            assert tag.get("integrity") == _sri(body), reference
+    modules = _imported_modules(service)
+    assert f"{service}/static/js/keys.js" in modules
+    for url, body in modules.items():
+        assert pinned.get(url) == _sri(body), f"{url} is not pinned by the import map"
+
+
+def test_page_hashes_are_those_of_what_is_served(service: str) -> None:
+    hashes = page_hashes()
+    served = httpx.get(f"{service}/").content
+    assert hashes.html_sha256 == hashlib.sha256(served).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", hashes.html_sha256)
+    assert sorted(hashes.assets) == [f"static/{name}" for name in _static_files()]
+    for path, value in hashes.assets.items():
+        assert value == _sri(httpx.get(f"{service}/{path}").content), path
+        # Each script's value is the one in the page's import map.
+        if path.endswith(".js"):
+            assert f'"./{path}": "{value}"' in served.decode("utf-8"), path
+    document = hashes.to_document()
+    assert json.loads(json.dumps(document)) == {
+        "html_sha256": hashes.html_sha256,
+        "assets": dict(hashes.assets),
+    }
 
 
 def test_nothing_served_names_another_origin(service: str) -> None:

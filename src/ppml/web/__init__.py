@@ -5,7 +5,8 @@ and decrypts in the visitor's tab, and the service only ever sees ciphertexts.
 Here are the parts the service mounts: the page's HTML, its assets served
 from the package with strict security headers, and an API reference built
 from the OpenAPI document, so nothing a visitor loads comes from another
-origin.
+origin. page_hashes() gives what pins the page: the SHA-256 of its HTML and
+the integrity of every asset, fixed for an installed version.
 """
 
 from ppml.web.docs import api_reference_html
@@ -13,7 +14,9 @@ from ppml.web.page import (
     CONTENT_SECURITY_POLICY,
     SECURITY_HEADERS,
     PageAssets,
+    PageHashes,
     SecurityHeaders,
+    page_hashes,
     page_html,
 )
 
@@ -21,7 +24,9 @@ __all__ = [
     "CONTENT_SECURITY_POLICY",
     "SECURITY_HEADERS",
     "PageAssets",
+    "PageHashes",
     "SecurityHeaders",
     "api_reference_html",
+    "page_hashes",
     "page_html",
 ]

@@ -1,7 +1,8 @@
 // The page's own script. It builds the form from the service's public feature spec, then runs
-// the customer's side in this tab: a key pair made here, the specs turned into model inputs and
-// encrypted here, the encrypted price decrypted here. Only the query (ciphertexts and the
-// public key) goes to the service, and only to the origin this page came from.
+// the customer's side in this browser: a key pair made here (once, then kept in this origin's
+// IndexedDB), the specs turned into model inputs and encrypted here, the encrypted price
+// decrypted here. Only the query (ciphertexts and the public key) goes to the service, and only
+// to the origin this page came from.
 
 const API = {
   features: "v1/features",
@@ -10,6 +11,7 @@ const API = {
 };
 const QUERY_MEDIA_TYPE = "application/x-ndjson";
 const SMALLEST_KEY_BITS = 2048;
+const LARGEST_KEY_BITS = 4096;
 const CIPHERTEXTS_SHOWN = 4;
 const BYTES_SHOWN = 16;
 
@@ -63,12 +65,13 @@ const library = {
   /**
    * A fresh key pair of `bits` bits, made in a worker so the page stays responsive;
    * onProgress gets the fraction done. Where module workers are unavailable, the search runs
-   * on the page's thread instead.
+   * on the page's thread instead. The answer is in keyPairToHex's form, ready to be stored.
    */
   async generateKeyPair(bits, onProgress) {
     const keys = await load("keys.js", () => import("./js/keys.js"));
     if (typeof Worker === "undefined") {
-      return keys.generateKeyPair(bits, { onProgress: (progress) => onProgress(progress.fraction) });
+      const onStep = (progress) => onProgress(progress.fraction);
+      return keys.keyPairToHex(keys.generateKeyPair(bits, { onProgress: onStep }));
     }
     const hex = await new Promise((resolve, reject) => {
       const worker = new Worker(KEYGEN_WORKER, { type: "module" });
@@ -89,7 +92,28 @@ const library = {
       };
       worker.postMessage({ bits });
     });
-    return keys.keyPairFromHex(hex);
+    return hex;
+  },
+
+  /**
+   * A key pair back from the form keyPairToHex gives (what the worker answers and what is
+   * stored), its modulus proof verified: a stored key damaged in any part is refused here
+   * rather than by the service at every query.
+   */
+  async keyPairFromHex(hex) {
+    const keys = await load("keys.js", () => import("./js/keys.js"));
+    const keyPair = keys.keyPairFromHex(hex);
+    keys.verifyModulusProof(keyPair.n, keyPair.sigma);
+    return keyPair;
+  },
+
+  /** The key pair as ppml's key files: {publicKey, privateKey}, each the file's exact text. */
+  async keyFiles(keyPair) {
+    const keys = await load("keys.js", () => import("./js/keys.js"));
+    return {
+      publicKey: keys.documentText(keys.publicKeyDocument(keyPair)),
+      privateKey: keys.documentText(keys.privateKeyDocument(keyPair)),
+    };
   },
 
   /** The query's bytes for rows of model inputs, encrypted under the key pair's public half. */
@@ -163,9 +187,13 @@ function groupFields(spec, fields) {
 const state = {
   spec: null,
   keyBits: SMALLEST_KEY_BITS,
+  maxKeyBits: LARGEST_KEY_BITS,
   token: null,
   fields: new Map(), // the form's RawFields by column name
-  keyPair: null, // a promise, made once per tab
+  keyPair: null, // a promise of the key pair: the stored one, or one made once
+  restoring: null, // the stored key's loading, started with the page, until keyPair takes it
+  keyNote: "", // why the stored key was not used, shown with the next key
+  keyFileUrls: [], // the Blob URLs of the export links, revoked when the key goes
   busy: false,
   priced: 0, // prices shown in this tab, in the result's data-priced (tests wait on it)
 };
@@ -311,24 +339,221 @@ async function readRow() {
   return row;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The key pair, kept in this origin's IndexedDB so that the slow generation happens once per
+// browser. It is stored as keyPairToHex gives it, unencrypted: anyone who can run code on this
+// origin or read this browser's profile can read it, which the page says next to the key.
+
+const KEY_DATABASE = "ppml-page";
+const KEY_DATABASE_VERSION = 1;
+const KEY_STORE = "keys";
+const KEY_SLOT = "current";
+const STORED_KEY_FORMAT = "ppml-page-key";
+
+class KeyStorageError extends Error {
+  constructor(cause) {
+    super(`this browser's storage is unavailable (${cause?.message ?? cause})`);
+    this.name = "KeyStorageError";
+  }
+}
+
+function openKeyDatabase() {
+  return new Promise((resolve, reject) => {
+    if (typeof indexedDB === "undefined") {
+      reject(new KeyStorageError("no IndexedDB"));
+      return;
+    }
+    const request = indexedDB.open(KEY_DATABASE, KEY_DATABASE_VERSION);
+    request.onupgradeneeded = () => request.result.createObjectStore(KEY_STORE);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(new KeyStorageError(request.error));
+    request.onblocked = () => reject(new KeyStorageError("another tab holds an older database"));
+  });
+}
+
+/** Run one request on the key store; its result once the transaction has committed. */
+async function keyStore(mode, operation) {
+  const database = await openKeyDatabase();
+  try {
+    return await new Promise((resolve, reject) => {
+      const transaction = database.transaction(KEY_STORE, mode);
+      const request = operation(transaction.objectStore(KEY_STORE));
+      transaction.oncomplete = () => resolve(request.result);
+      transaction.onerror = () => reject(new KeyStorageError(transaction.error));
+      transaction.onabort = () => reject(new KeyStorageError(transaction.error ?? "aborted"));
+    });
+  } finally {
+    database.close();
+  }
+}
+
+const storedKey = {
+  read: () => keyStore("readonly", (store) => store.get(KEY_SLOT)),
+  write: (hex) => {
+    const record = { format: STORED_KEY_FORMAT, keyPair: hex, saved: new Date().toISOString() };
+    return keyStore("readwrite", (store) => store.put(record, KEY_SLOT));
+  },
+  remove: () => keyStore("readwrite", (store) => store.delete(KEY_SLOT)),
+};
+
+/** The stored key pair if there is a usable one; a damaged or unfit one is deleted. */
+async function loadStoredKey() {
+  let record;
+  try {
+    record = await storedKey.read();
+  } catch (error) {
+    state.keyNote = `The key cannot be kept: ${error.message}. It lasts as long as this tab.`;
+    return null;
+  }
+  if (record === undefined) return null;
+  try {
+    if (record?.format !== STORED_KEY_FORMAT || typeof record.keyPair !== "object") {
+      throw new Error("it is not a key this page stored");
+    }
+    const keys = await library.keyPairFromHex(record.keyPair);
+    if (keys.bits < state.keyBits || keys.bits > state.maxKeyBits) {
+      const accepted = `${state.keyBits} to ${state.maxKeyBits}`;
+      throw new Error(`it has ${keys.bits} bits, and this service accepts ${accepted}`);
+    }
+    return { keys, kept: true, saved: record.saved };
+  } catch (error) {
+    // A module that failed to load says nothing about the key: it is kept for a later visit.
+    if (error instanceof LibraryError) throw error;
+    await storedKey.remove().catch(() => {});
+    state.keyNote =
+      `The key stored in this browser could not be used (${error?.message ?? error}), ` +
+      "so it was discarded; a new one is made.";
+    return null;
+  }
+}
+
+async function makeKeyPair() {
+  const progress = (fraction) => {
+    if (typeof fraction === "number" && fraction >= 0 && fraction <= 1) {
+      const percent = Math.round(fraction * 100);
+      setStatus(`Making a ${state.keyBits}-bit key pair in this browser… ${percent}%`);
+    }
+  };
+  setStatus(`Making a ${state.keyBits}-bit key pair in this browser…`);
+  showKeyStatus(`Making a ${state.keyBits}-bit key pair…`, "making");
+  const hex = await library.generateKeyPair(state.keyBits, progress);
+  const keys = await library.keyPairFromHex(hex);
+  let kept = false;
+  try {
+    await storedKey.write(hex);
+    kept = true;
+  } catch (error) {
+    state.keyNote ||= `The key cannot be kept: ${error.message}. It lasts as long as this tab.`;
+  }
+  return { keys, kept, made: true };
+}
+
+/**
+ * The key pair: the one stored in this browser, or a new one made (and stored) the first
+ * time it is needed. A failure is not kept, so the next try starts afresh.
+ */
 function keyPair() {
-  // One key pair per tab: made at the first interaction, so it is often ready by the time
-  // the form is filled in. A failure is not kept, so the next try starts afresh.
   if (state.keyPair === null) {
-    setStatus(`Making a ${state.keyBits}-bit key pair in this tab…`);
-    state.keyPair = library
-      .generateKeyPair(state.keyBits, (progress) => {
-        if (typeof progress === "number" && progress >= 0 && progress <= 1) {
-          const percent = Math.round(progress * 100);
-          setStatus(`Making a ${state.keyBits}-bit key pair in this tab… ${percent}%`);
-        }
-      })
-      .catch((error) => {
-        state.keyPair = null;
-        throw error;
-      });
+    const restoring = state.restoring ?? loadStoredKey();
+    state.restoring = null;
+    state.keyPair = (async () => {
+      const found = (await restoring) ?? (await makeKeyPair());
+      await showKey(found);
+      return found.keys;
+    })().catch((error) => {
+      state.keyPair = null;
+      showKeyStatus(`No key: ${error?.message ?? error}`, "none");
+      throw error;
+    });
   }
   return state.keyPair;
+}
+
+/** At page load: a stored key is shown at once, but none is made before it is needed. */
+function restoreKey() {
+  state.restoring = loadStoredKey();
+  state.restoring.then(
+    (found) => {
+      if (found) {
+        keyPair().catch(() => {});
+      } else if (state.keyNote) {
+        showKeyStatus(state.keyNote, "none");
+      }
+    },
+    () => {}, // reported when Price it needs the key
+  );
+}
+
+function showKeyStatus(text, source, ...children) {
+  const status = element("key-status");
+  status.replaceChildren(text, ...children);
+  status.dataset.source = source;
+}
+
+function revokeKeyFiles() {
+  for (const url of state.keyFileUrls) URL.revokeObjectURL(url);
+  state.keyFileUrls = [];
+  element("key-files").replaceChildren();
+}
+
+function keptWhere({ saved, kept, made }) {
+  if (!kept) return "kept in this tab only";
+  if (made) return "kept in this browser from now on";
+  const date = new Date(saved);
+  if (typeof saved !== "string" || Number.isNaN(date.getTime())) return "kept in this browser";
+  const day = date.toLocaleDateString(undefined, { dateStyle: "medium" });
+  return `kept in this browser since ${day}`;
+}
+
+/** Show the key's id and offer its files for download, as Blob URLs made in this page. */
+async function showKey({ keys, kept, saved, made = false }) {
+  const where = keptWhere({ saved, kept, made });
+  const id = make("code", { id: "key-id" }, keys.keyId);
+  const lead = made ? "A new key was made: " : "Your key ";
+  showKeyStatus(lead, made ? "made" : "stored", id, ` (${keys.bits} bits, ${where}).`);
+  if (state.keyNote) {
+    element("key-status").append(make("br"), make("span", { class: "note" }, state.keyNote));
+    state.keyNote = "";
+  }
+  revokeKeyFiles();
+  const files = await library.keyFiles(keys);
+  const list = element("key-files");
+  const entries = [
+    ["public_key.json", files.publicKey, "the public key, for ppml encrypt"],
+    ["private_key.json", files.privateKey, "the private key, for ppml decrypt: keep it secret"],
+  ];
+  for (const [name, text, what] of entries) {
+    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    state.keyFileUrls.push(url);
+    list.append(
+      make(
+        "li",
+        {},
+        make("a", { href: url, download: name, "data-file": name }, name),
+        ` — ${what}`,
+      ),
+    );
+  }
+  element("key-actions").hidden = false;
+}
+
+async function forgetKey() {
+  if (state.busy) return;
+  element("forget-key").disabled = true;
+  try {
+    // A key still being loaded or made is waited for, so it cannot be stored after this.
+    await state.keyPair?.catch(() => {});
+    await storedKey.remove();
+    state.keyPair = null;
+    revokeKeyFiles();
+    element("key-actions").hidden = true;
+    element("key-export").open = false;
+    showKeyStatus("The key was forgotten. A new one is made when you next price a laptop.", "none");
+  } catch (error) {
+    showProblem(`The key could not be forgotten: ${error?.message ?? error}`);
+  } finally {
+    element("forget-key").disabled = false;
+  }
 }
 
 function asBytes(data) {
@@ -452,6 +677,8 @@ function showPrediction(spec, { columns, rows }) {
 function setBusy(busy) {
   state.busy = busy;
   element("price-button").disabled = busy;
+  // The key a pricing uses is not forgotten under it.
+  element("forget-key").disabled = busy;
   element("price-form").setAttribute("aria-busy", busy ? "true" : "false");
 }
 
@@ -519,6 +746,7 @@ async function loadSpec() {
   try {
     const limits = await getJson(API.limits);
     state.keyBits = Math.max(SMALLEST_KEY_BITS, Number(limits.min_key_bits) || 0);
+    state.maxKeyBits = Math.max(state.keyBits, Number(limits.max_key_bits) || LARGEST_KEY_BITS);
   } catch {
     // An older service without /v1/limits: the smallest key it can accept is used.
   }
@@ -527,6 +755,7 @@ async function loadSpec() {
   renderForm(spec, fields);
   element("price-form").hidden = false;
   setStatus("Ready: fill in the form and press Price it.");
+  restoreKey();
 }
 
 function start() {
@@ -537,6 +766,7 @@ function start() {
   });
   const form = element("price-form");
   form.addEventListener("submit", priceIt);
+  element("forget-key").addEventListener("click", forgetKey);
   // The first key is made as soon as someone starts on the form, not at page load: a visitor
   // who only reads the page costs no CPU.
   form.addEventListener(

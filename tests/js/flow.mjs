@@ -11,10 +11,13 @@ import { readFileSync, writeFileSync } from "node:fs";
 import "./setup.mjs";
 import { fromHex } from "../../src/ppml/web/static/js/bigint.js";
 import { decryptResult, encryptQuery } from "../../src/ppml/web/static/js/customer.js";
+import { parseStrictJson } from "../../src/ppml/web/static/js/json.js";
+import { parseSpec } from "../../src/ppml/web/static/js/spec.js";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const readJson = (path) => JSON.parse(readFileSync(path, "utf8"));
-const spec = readJson(job.spec);
+const readJson = (path) => parseStrictJson(readFileSync(path));
+// The spec is read as the page reads the server's: under ppml's limits, its id checked.
+const spec = parseSpec(readFileSync(job.spec)).document;
 
 if (job.mode === "encrypt") {
   const document = readJson(job.public_key);

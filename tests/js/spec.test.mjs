@@ -5,6 +5,7 @@ import "./setup.mjs";
 import {
   CanonicalizationError, canonicalBytes, canonicalize,
 } from "../../src/ppml/web/static/js/jcs.js";
+import { JsonFormatError } from "../../src/ppml/web/static/js/json.js";
 import {
   SpecError, SpecIdMismatchError, UnsupportedSpecVersionError, parseSpec, specId,
 } from "../../src/ppml/web/static/js/spec.js";
@@ -111,10 +112,10 @@ test("spec id: every vector's canonical text and id", async () => {
   assert.ok(cases.length >= 2);
   for (const { content, jcs, spec_id: id } of cases) {
     assert.equal(canonicalize(content), jcs);
-    assert.equal(await specId(content), id);
+    assert.equal(specId(content), id);
     // The id ignores format, version, spec_id and members ppml does not read.
     const document = { format: "ppml.feature-spec", version: 4, spec_id: "x", note: 1, ...content };
-    assert.equal(await specId(document), id);
+    assert.equal(specId(document), id);
   }
 });
 
@@ -124,16 +125,16 @@ const exampleText = featureSpecDoc.match(/```json\n(\{\n {2}"format"[\s\S]*?)```
 
 test("spec id: the documented example's id and the start of its canonical text", async () => {
   const example = JSON.parse(exampleText);
-  assert.equal(await specId(example), "84e2796029aa725a98e6a7a30dcf16f9");
+  assert.equal(specId(example), "84e2796029aa725a98e6a7a30dcf16f9");
   const begins = featureSpecDoc.match(/canonical content begins\n\n```text\n(.*)\n```/)[1];
   const { format, version, spec_id: id, ...content } = example;
   assert.ok(canonicalize(content).startsWith(begins));
-  assert.deepEqual([format, version, id], ["ppml.feature-spec", 4, await specId(content)]);
+  assert.deepEqual([format, version, id], ["ppml.feature-spec", 4, specId(content)]);
 });
 
 test("spec id: a document without a content member has none", async () => {
   const { features, ...partial } = vectors("spec_id.json")[0].content;
-  await assert.rejects(specId(partial), (error) => error instanceof SpecError && /'features'/.test(error.message));
+  assert.throws(() => specId(partial), (error) => error instanceof SpecError && /'features'/.test(error.message));
 });
 
 // --- reading a spec ----------------------------------------------------------
@@ -144,16 +145,16 @@ function specText(content, id, extra = {}) {
 }
 
 test("parseSpec: the documented example and every vector are read, with their ids", async () => {
-  const parsed = await parseSpec(exampleText);
+  const parsed = parseSpec(exampleText);
   assert.equal(parsed.specId, "84e2796029aa725a98e6a7a30dcf16f9");
   assert.deepEqual(parsed.output, {
     task: "regression", targets: ["spend"], function: "identity", scores: 1,
   });
   assert.deepEqual(parsed.document.input_columns, ["opened", "region", "plan", "member", "visits"]);
   for (const { content, spec_id: id } of vectors("spec_id.json")) {
-    const fromText = await parseSpec(specText(content, id));
+    const fromText = parseSpec(specText(content, id));
     assert.equal(fromText.specId, id);
-    const fromBytes = await parseSpec(new TextEncoder().encode(specText(content, id)));
+    const fromBytes = parseSpec(new TextEncoder().encode(specText(content, id)));
     assert.equal(fromBytes.specId, id);
     assert.deepEqual(fromBytes.document, JSON.parse(specText(content, id)));
   }
@@ -163,31 +164,31 @@ test("parseSpec: an altered spec fails the id check", async () => {
   const { content, spec_id: id } = vectors("spec_id.json")[0];
   const altered = structuredClone(content);
   altered.numeric[0].high = 15;
-  await assert.rejects(parseSpec(specText(altered, id)), (error) =>
+  assert.throws(() => parseSpec(specText(altered, id)), (error) =>
     error instanceof SpecIdMismatchError &&
     error.message === "spec_id does not match the content (the file was altered)" &&
     error.stored === id && /^[0-9a-f]{32}$/.test(error.computed));
   // An id in capitals is not the id.
-  await assert.rejects(parseSpec(specText(content, id.toUpperCase())), SpecIdMismatchError);
+  assert.throws(() => parseSpec(specText(content, id.toUpperCase())), SpecIdMismatchError);
   // Members ppml does not read change nothing.
-  assert.equal((await parseSpec(specText(content, id, { comment: "hello" }))).specId, id);
+  assert.equal((parseSpec(specText(content, id, { comment: "hello" }))).specId, id);
 });
 
 test("parseSpec: other formats and versions are refused, naming the problem", async () => {
   const { content, spec_id: id } = vectors("spec_id.json")[0];
   const document = JSON.parse(specText(content, id));
   const text = (changes) => JSON.stringify({ ...document, ...changes });
-  await assert.rejects(parseSpec(text({ version: 3 })), (error) =>
+  assert.throws(() => parseSpec(text({ version: 3 })), (error) =>
     error instanceof UnsupportedSpecVersionError && error instanceof SpecError &&
     error.message === "format version 3 is not supported (this ppml reads version 4); " +
       "re-run ppml train to write this version");
-  await assert.rejects(parseSpec(text({ version: "4" })), /field 'version' must be of type int/);
-  await assert.rejects(parseSpec(text({ format: "ppml.query" })), /expected a 'ppml.feature-spec' document, found "ppml.query"/);
-  await assert.rejects(parseSpec(text({ spec_id: 7 })), /field 'spec_id'/);
-  await assert.rejects(parseSpec(text({ numeric: {} })), /field 'numeric' must be of type list/);
-  await assert.rejects(parseSpec("[1, 2]"), /expected a JSON object/);
+  assert.throws(() => parseSpec(text({ version: "4" })), /field 'version' must be of type int/);
+  assert.throws(() => parseSpec(text({ format: "ppml.query" })), /expected a 'ppml.feature-spec' document, found "ppml.query"/);
+  assert.throws(() => parseSpec(text({ spec_id: 7 })), /field 'spec_id'/);
+  assert.throws(() => parseSpec(text({ numeric: {} })), /field 'numeric' must be of type list/);
+  assert.throws(() => parseSpec("[1, 2]"), /expected a JSON object/);
   const { features, ...withoutFeatures } = document;
-  await assert.rejects(parseSpec(JSON.stringify(withoutFeatures)), /missing field 'features'/);
+  assert.throws(() => parseSpec(JSON.stringify(withoutFeatures)), /missing field 'features'/);
 });
 
 test("parseSpec: an invalid output or a refused name is refused before the id", async () => {
@@ -202,16 +203,16 @@ test("parseSpec: an invalid output or a refused name is refused before the id", 
   ];
   for (const [change, message] of cases) {
     const altered = { ...content, output: { ...content.output, ...change } };
-    const id = await specId(altered); // a consistent id: the output itself is what is refused
-    await assert.rejects(parseSpec(specText(altered, id)), (error) =>
+    const id = specId(altered); // a consistent id: the output itself is what is refused
+    assert.throws(() => parseSpec(specText(altered, id)), (error) =>
       error instanceof SpecError && /^invalid feature spec \(/.test(error.message) &&
       message.test(error.message));
   }
   const refusedName = { ...content, output: { ...content.output, classes: ["a", "b", "@x"] } };
-  await assert.rejects(parseSpec(specText(refusedName, await specId(refusedName))), (error) =>
+  assert.throws(() => parseSpec(specText(refusedName, specId(refusedName))), (error) =>
     error.cause instanceof NameError);
   const wrongFeatures = { ...content, features: ["length", "colour=blue", "colour=röd"] };
-  await assert.rejects(parseSpec(specText(wrongFeatures, await specId(wrongFeatures))),
+  assert.throws(() => parseSpec(specText(wrongFeatures, specId(wrongFeatures))),
     /features do not follow/);
 });
 
@@ -230,16 +231,46 @@ test("parseSpec: JSON that ppml refuses is refused", async () => {
     [good.slice(0, -10), /truncated or damaged/],
     [good.replace('"format"', `"pad": "${"x".repeat(1 << 20)}", "format"`), /larger than 1048576 bytes/],
   ];
-  for (const [text, message] of refused) await assert.rejects(parseSpec(text), message);
+  for (const [text, message] of refused) assert.throws(() => parseSpec(text), message);
   // Nesting of exactly 32 levels and a 64-character number are fine.
   const deepest = good.replace('"format"', `"deep": ${"[".repeat(31)}${"]".repeat(31)}, "n": 1.${"0".repeat(62)}, "format"`);
-  assert.equal((await parseSpec(deepest)).specId, id);
+  assert.equal((parseSpec(deepest)).specId, id);
   // Invalid UTF-8 bytes.
   const bytes = new TextEncoder().encode(good);
   const broken = new Uint8Array([...bytes.subarray(0, 20), 0xff, ...bytes.subarray(20)]);
-  await assert.rejects(parseSpec(broken), /invalid UTF-8/);
+  assert.throws(() => parseSpec(broken), /invalid UTF-8/);
   // A member name repeated in different objects is fine: names are per object.
-  assert.equal((await parseSpec(good)).specId, id);
+  assert.equal((parseSpec(good)).specId, id);
+});
+
+test("parseSpec: integers must be written as integers, as ppml reads them", () => {
+  const { content, spec_id: id } = vectors("spec_id.json")[0];
+  const good = specText(content, id);
+  assert.throws(() => parseSpec(good.replace('"version": 4,', '"version": 4.0,')), (error) =>
+    error instanceof SpecError && error.message === "field 'version' must be of type int");
+  assert.throws(() => parseSpec(good.replace('"version": 4,', '"version": 4e0,')), /field 'version' must be of type int/);
+  // The output's score count: 1.0 is refused, with a consistent id, since the id hashes the value 1.
+  const scores = good.replace(/"scores": (\d+)/, '"scores": $1.0');
+  assert.notEqual(scores, good);
+  assert.throws(() => parseSpec(scores), /^SpecError: invalid feature spec \(output: scores must be \d+ for this output\)$/);
+  // A refused text is a SpecError whose cause is json.js's error.
+  assert.throws(() => parseSpec(`${good} x`), (error) =>
+    error instanceof SpecError && error.cause instanceof JsonFormatError &&
+    error.message === "not valid JSON (the file is truncated or damaged)");
+});
+
+test("specId and parseSpec are synchronous and need no Web Crypto", () => {
+  const { content, spec_id: id } = vectors("spec_id.json")[0];
+  const subtle = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(globalThis.crypto), "subtle");
+  Object.defineProperty(globalThis.crypto, "subtle", { value: undefined, configurable: true });
+  try {
+    assert.equal(globalThis.crypto.subtle, undefined);
+    assert.equal(specId(content), id);
+    assert.equal(parseSpec(specText(content, id)).specId, id);
+  } finally {
+    delete globalThis.crypto.subtle;
+    if (globalThis.crypto.subtle === undefined) Object.defineProperty(globalThis.crypto, "subtle", subtle);
+  }
 });
 
 // --- outputs -----------------------------------------------------------------

@@ -15,10 +15,11 @@ import {
 } from "../../src/ppml/web/static/js/paillier.js";
 import {
   SpecMismatchError, UnsupportedVersionError, WireFormatError, base64Decode, base64Encode,
-  ciphertextWidth, jsonText, keyIdOf, readBlockFile, readQueryRecord, readResult, sha256Hex,
+  ciphertextWidth, jsonText, readBlockFile, readQueryRecord, readResult, sha256Hex,
   writeBlockFile,
 } from "../../src/ppml/web/static/js/wire.js";
 import { decryptScores, encryptQuery } from "../../src/ppml/web/static/js/customer.js";
+import { keyId } from "../../src/ppml/web/static/js/keys.js";
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), "utf8"));
 const PAILLIER = vectors("paillier.json");
@@ -194,7 +195,7 @@ const SPEC = {
 
 /** A result for a query, made as a server would (known scores, masked, as JSON Lines). */
 async function answer(queryBytes, scoresPerRow, { boundBits = 39, tweak = {} } = {}) {
-  const record = await readQueryRecord(queryBytes);
+  const record = readQueryRecord(queryBytes);
   const { slots, slotBits } = record.layout;
   const scale = SPEC.encoding.frac_bits + SPEC.encoding.weight_frac_bits;
   const header = {
@@ -228,7 +229,7 @@ test("a query is written as ppml's customer writes it, and its result decrypts",
   const made = await encryptQuery(KEY_INPUT, SPEC, rows, { queryId: "00112233445566778899aabbccddeeff" });
   assert.deepEqual(made.layout, { slots: 12, slotBits: 40 });
   assert.equal(made.blocks, 2);
-  assert.equal(made.sha256, await sha256Hex(made.query));
+  assert.equal(made.sha256, sha256Hex(made.query));
   const lines = new TextDecoder().decode(made.query).split("\n");
   assert.equal(lines.length, 5); // header, 2 blocks, trailer, and the final newline
   const keyText = JSON.stringify(PUBLIC_KEY);
@@ -288,10 +289,88 @@ test("a result that does not answer the customer's own query is refused", async 
 });
 
 test("the key id and bad inputs to a query", async () => {
-  assert.equal(await keyIdOf(KEY.n), PUBLIC_KEY.key_id);
+  assert.equal(keyId(KEY.n), PUBLIC_KEY.key_id);
   await assert.rejects(encryptQuery(KEY_INPUT, SPEC, []), /no data rows/);
   await assert.rejects(encryptQuery(KEY_INPUT, SPEC, [[1, 2]]), /row 1 has 2 model inputs/);
   await assert.rejects(encryptQuery(KEY_INPUT, SPEC, [[1, 2, 2 ** 30]]), PlaintextOverflowError);
   await assert.rejects(encryptQuery(KEY_INPUT, SPEC, [[1, 2, NaN]]), EncodingError);
   await assert.rejects(encryptQuery({ ...KEY_INPUT, document: { ...PUBLIC_KEY, key_id: "0".repeat(32) } }, SPEC, [[1, 2, 3]]), /key_id/);
+});
+
+test("query and result records are read under ppml's JSON limits, integers as integers", async () => {
+  const rows = [[1, 2, 3], [4, 5, 6]];
+  const { query } = await encryptQuery(KEY_INPUT, SPEC, rows);
+  const good = new TextDecoder().decode(await answer(query, [1, 2]));
+  assert.deepEqual(await decryptScores(KEY, SPEC, query, new TextEncoder().encode(good)), [[1], [2]]);
+  const lines = good.split("\n");
+  const edit = (index, change) => {
+    const copy = [...lines];
+    copy[index] = change(copy[index]);
+    return new TextEncoder().encode(copy.join("\n"));
+  };
+  const refuse = async (result, pattern) => {
+    await assert.rejects(decryptScores(KEY, SPEC, query, result), (error) => {
+      assert.ok(error instanceof WireFormatError, `${error.name}: ${error.message}`);
+      assert.match(error.message, pattern);
+      return true;
+    });
+  };
+  // 2.0 and 2e0 are floats for ppml's reader, which needs integers here.
+  await refuse(edit(0, (line) => line.replace('"rows":2', '"rows":2.0')), /^the result: field 'rows' must be of type int$/);
+  await refuse(edit(0, (line) => line.replace('"scores":1', '"scores":1e0')), /field 'scores' must be of type int/);
+  await refuse(edit(0, (line) => line.replace('"slots":', '"slots":1.0,"x":').replace(/"x":\d+/, '"x":0')),
+    /field 'slots' must be of type int/);
+  await refuse(edit(1, (line) => line.replace('"block":0', '"block":0.0')), /field 'block' must be of type int/);
+  await refuse(edit(2, (line) => line.replace('"blocks":1', '"blocks":1.0')), /field 'blocks' must be of type int/);
+  // Each record is refused as ppml refuses it, naming its line.
+  await refuse(edit(0, (line) => line.replace('"rows":2', '"rows":2,"rows":2')),
+    /^the result: line 1: the member "rows" appears twice in one object$/);
+  await refuse(edit(1, (line) => line.replace('{', `{"deep":${"[".repeat(32)}${"]".repeat(32)},`)),
+    /^the result: line 2: nested deeper than 32 levels; refusing to parse it$/);
+  await refuse(edit(1, (line) => line.replace('{', `{"n":1.${"0".repeat(63)},`)), /line 2: a number longer than 64 characters/);
+  await refuse(edit(2, (line) => line.replace('{', '{"n":1e999,')), /line 3: the number 1e999 does not fit a float/);
+  await refuse(edit(1, (line) => line.replace('{', '{"n":"\\udc00",')), /line 2: not valid JSON \(a string holds an unpaired UTF-16 surrogate\)/);
+  await refuse(edit(1, (line) => line.replace('{', '{"n":NaN,')), /line 2: NaN is not valid JSON/);
+  await refuse(edit(1, (line) => line.replace('{', `{"n":"${"x".repeat((1 << 20) + 1)}",`)), /line 2: a string longer than 1048576 bytes/);
+  await refuse(new TextEncoder().encode(`\ufeff${good}`), /^the result: line 1: not valid JSON \(the text begins with a byte-order mark\)$/);
+  const bytes = new TextEncoder().encode(good);
+  const second = bytes.indexOf(0x0a) + 2;
+  const broken = new Uint8Array([...bytes.subarray(0, second), 0xff, ...bytes.subarray(second)]);
+  await refuse(broken, /^the result: line 2: not valid JSON \(invalid UTF-8\)$/);
+  // A record's size is a line's limit (64 MiB), not a document's: a 2 MiB line of short strings is read.
+  const long = edit(1, (line) => line.replace('{', `{"pad":[${Array(100000).fill('"xxxxxxxxxxxxxxxxxx"').join(",")}],`));
+  assert.ok(long.length > 2 << 20);
+  assert.deepEqual(await decryptScores(KEY, SPEC, query, long), [[1], [2]]);
+  // The binary container's header is read by the same reader.
+  const binary = await encryptQuery(KEY_INPUT, SPEC, rows, { binary: true });
+  const record = readQueryRecord(binary.query);
+  assert.equal(record.binary, true);
+  const headerLength = new DataView(binary.query.buffer, binary.query.byteOffset + 8, 4).getUint32(0);
+  const header = new TextDecoder().decode(binary.query.subarray(12, 12 + headerLength));
+  const floatHeader = new TextEncoder().encode(header.replace('"frac_bits":12', '"frac_bits":12.0'));
+  const lengthBytes = new Uint8Array(4);
+  new DataView(lengthBytes.buffer).setUint32(0, floatHeader.length);
+  const altered = new Uint8Array([...binary.query.subarray(0, 8), ...lengthBytes, ...floatHeader, ...binary.query.subarray(12 + headerLength)]);
+  assert.throws(() => readQueryRecord(altered, "q.bin"), { name: "WireFormatError", message: "q.bin: field 'frac_bits' must be of type int" });
+});
+
+test("the query's SHA-256 and key id are computed without Web Crypto", async () => {
+  const { createHash } = await import("node:crypto");
+  const bytes = new TextEncoder().encode("ppml".repeat(1000));
+  assert.equal(sha256Hex(bytes), createHash("sha256").update(bytes).digest("hex"));
+  // Hide Web Crypto's digest, as on a page over plain http from another host: nothing needs it.
+  const subtle = Object.getOwnPropertyDescriptor(globalThis.crypto, "subtle") ??
+    Object.getOwnPropertyDescriptor(Object.getPrototypeOf(globalThis.crypto), "subtle");
+  Object.defineProperty(globalThis.crypto, "subtle", { value: undefined, configurable: true });
+  try {
+    assert.equal(globalThis.crypto.subtle, undefined);
+    const made = await encryptQuery(KEY_INPUT, SPEC, [[1, 2, 3]]);
+    const record = readQueryRecord(made.query);
+    assert.equal(record.sha256, made.sha256);
+    assert.equal(record.publicKey.keyId, keyId(KEY.n));
+    assert.deepEqual(await decryptScores(KEY, SPEC, made.query, await answer(made.query, [7])), [[7]]);
+  } finally {
+    delete globalThis.crypto.subtle;
+    if (globalThis.crypto.subtle === undefined) Object.defineProperty(globalThis.crypto, "subtle", subtle);
+  }
 });

@@ -1,6 +1,8 @@
 // Big-integer arithmetic on JavaScript BigInt: what the Paillier customer needs.
 // Randomness comes from the Web Crypto API (crypto.getRandomValues) only.
 
+import { bytesToHex } from "./bytes.js";
+
 /** The number of bits of a non-negative integer (0 for 0). */
 export function bitLength(value) {
   if (value < 0n) throw new RangeError("bitLength of a negative number");
@@ -56,9 +58,7 @@ export function modInverse(a, m) {
 
 /** Big-endian bytes to a non-negative integer. */
 export function fromBytes(bytes) {
-  let hex = "";
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, "0");
-  return hex === "" ? 0n : BigInt("0x" + hex);
+  return bytes.length === 0 ? 0n : BigInt("0x" + bytesToHex(bytes));
 }
 
 /** A non-negative integer as exactly `length` big-endian bytes (RangeError if it does not fit). */

@@ -7,10 +7,12 @@ import { bitLength, fromHex, mod, toHex } from "./bigint.js";
 import {
   PlaintextOverflowError, decodeFixed, encodeFixed, layoutForKey, packBlock, unmask, unpack,
 } from "./encoding.js";
+import { isJsonInteger } from "./json.js";
+import { djnBase, keyId, publicKeyDocument } from "./keys.js";
 import { InvalidCiphertextError, MaskSource, PrivateKeyCrt, encryptWithMask } from "./paillier.js";
 import {
-  PUBLIC_KEY_FORMAT, SpecMismatchError, ciphertextWidth, keyIdOf, newQueryId, queryHeaderDocument, readQueryRecord,
-  readResult, sha256Hex, writeBlockFile,
+  SpecMismatchError, ciphertextWidth, newQueryId, queryHeaderDocument, readQueryRecord, readResult, sha256Hex,
+  writeBlockFile,
 } from "./wire.js";
 
 /** The customer's rows or key cannot make a query (no rows, a row of the wrong length...). */
@@ -43,7 +45,7 @@ function asBigInt(value, what) {
  * - a public key document alone (public_key.json, parsed).
  * A DJN base that is not given is derived from n by keys.js's djnBase.
  */
-async function resolvePublicKey(publicKey) {
+function resolvePublicKey(publicKey) {
   let document;
   let n;
   if (publicKey.format !== undefined) {
@@ -54,20 +56,14 @@ async function resolvePublicKey(publicKey) {
     n = asBigInt(publicKey.n ?? document.n, "n");
   } else if (Array.isArray(publicKey.sigma)) {
     n = asBigInt(publicKey.n, "n");
-    document = {
-      format: PUBLIC_KEY_FORMAT,
-      version: 3,
-      key_id: publicKey.keyId,
+    // The key's stated id and randomness go into the document as given: both are checked below.
+    document = publicKeyDocument({
+      n,
       bits: bitLength(n),
-      n: toHex(n),
+      keyId: publicKey.keyId,
       randomness: publicKey.randomness,
-      proof: {
-        scheme: "ppml-paillier-n-v1",
-        alpha: 6370,
-        rounds: 11,
-        sigma: publicKey.sigma.map((value) => toHex(asBigInt(value, "sigma"))),
-      },
-    };
+      sigma: publicKey.sigma.map((value) => asBigInt(value, "sigma")),
+    });
   } else {
     throw new QueryInputError("the public key needs its document (public_key.json), which the query carries");
   }
@@ -75,16 +71,12 @@ async function resolvePublicKey(publicKey) {
   if (document.bits !== bitLength(n)) {
     throw new QueryInputError(`the key document says ${document.bits} bits; the modulus has ${bitLength(n)}`);
   }
-  const keyId = await keyIdOf(n);
-  if (document.key_id !== keyId) throw new QueryInputError("the key document's key_id does not match its modulus");
+  if (document.key_id !== keyId(n)) throw new QueryInputError("the key document's key_id does not match its modulus");
   const randomness = document.randomness ?? "standard";
   let hS = null;
   if (randomness === "djn") {
     hS = publicKey.format === undefined ? publicKey.hS ?? publicKey.h_s : undefined;
-    if (hS === undefined || hS === null) {
-      const { djnBase } = await import("./keys.js");
-      hS = djnBase(n);
-    }
+    if (hS === undefined || hS === null) hS = djnBase(n);
     hS = asBigInt(hS, "the DJN base");
   }
   return { n, hS, document: { ...document, randomness } };
@@ -94,7 +86,8 @@ async function resolvePublicKey(publicKey) {
 function specEncoding(spec) {
   const encoding = spec.encoding ?? {};
   const { frac_bits: fracBits, weight_frac_bits: weightFracBits, slot_bits: slotBits } = encoding;
-  if (!Number.isInteger(fracBits) || !Number.isInteger(weightFracBits)) {
+  // Integers as ppml reads them: 12.0 in a spec from parseSpec is refused, as ppml refuses it.
+  if (!isJsonInteger(encoding, "frac_bits") || !isJsonInteger(encoding, "weight_frac_bits")) {
     throw new SpecMismatchError(`feature spec ${spec.spec_id} has no valid encoding settings`);
   }
   return { fracBits, weightFracBits, slotBits };
@@ -116,7 +109,7 @@ function specEncoding(spec) {
  *   layout: {slots: number, slotBits: number}, blocks: number}>}
  */
 export async function encryptQuery(publicKey, spec, rowsOfInputs, { binary = false, pack = true, queryId } = {}) {
-  const key = await resolvePublicKey(publicKey);
+  const key = resolvePublicKey(publicKey);
   const { fracBits, slotBits } = specEncoding(spec);
   if (slotBits === null || slotBits === undefined) {
     throw new SpecMismatchError(`feature spec ${spec.spec_id} declares no slot width; the server must re-run ppml train`);
@@ -160,7 +153,7 @@ export async function encryptQuery(publicKey, spec, rowsOfInputs, { binary = fal
   return {
     query,
     queryId: header.query_id,
-    sha256: await sha256Hex(query),
+    sha256: sha256Hex(query),
     rows: encoded.length,
     layout,
     blocks: blocks.length,
@@ -198,7 +191,7 @@ async function loadOutputs() {
 export async function decryptScores(privateKey, spec, queryBytes, resultBytes, { queryName = "the query", resultName = "the result" } = {}) {
   const p = asBigInt(privateKey.p, "p");
   const q = asBigInt(privateKey.q, "q");
-  const record = await readQueryRecord(queryBytes, queryName);
+  const record = readQueryRecord(queryBytes, queryName);
   if (record.publicKey.n !== p * q) {
     throw new SpecMismatchError(`${queryName}: the query was encrypted under key ${record.publicKey.keyId}, not under this private key`);
   }

@@ -16,6 +16,8 @@ import {
   toHex,
   fromHex,
 } from "./bigint.js";
+import { bytesToHex, concatBytes, utf8Bytes } from "./bytes.js";
+import { jsonText } from "./json.js";
 import { sha256, shake256 } from "./shake.js";
 
 /** A key, a factor or a proof that cannot be a valid Paillier key (or part of one). */
@@ -51,13 +53,11 @@ export const PROOF_ALPHA = 6370;
 /** The fewest challenges with alpha^-rounds <= 2^-128. */
 export const PROOF_ROUNDS = 11;
 
-const ascii = (text) => new TextEncoder().encode(text);
-
 /** The hashing tag of the DJN base: "ppml-djn-base-v1" and a zero byte. */
-export const DJN_BASE_TAG = ascii("ppml-djn-base-v1\0");
+export const DJN_BASE_TAG = utf8Bytes("ppml-djn-base-v1\0");
 /** The hashing tag of the proof's challenges, "ppml-paillier-n-proof-v1\0"; the round follows. */
-export const PROOF_TAG = ascii("ppml-paillier-n-proof-v1\0");
-const KEY_ID_PREFIX = ascii("ppml-paillier-n\0");
+export const PROOF_TAG = utf8Bytes("ppml-paillier-n-proof-v1\0");
+const KEY_ID_PREFIX = utf8Bytes("ppml-paillier-n\0");
 
 /** Width of the retry counter of hashToUnit, in bytes. */
 const COUNTER_BYTES = 4;
@@ -67,16 +67,6 @@ const EXTRA_BITS = 128;
 // Miller-Rabin rounds for a candidate prime: 4^-50 = 2^-100 even for the worst composite,
 // the error bound ppml's own generator guarantees.
 const MILLER_RABIN_ROUNDS = 50;
-
-function concatBytes(...parts) {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 function requireBigInt(value, name) {
   if (typeof value !== "bigint") throw new TypeError(`${name} must be a BigInt`);
@@ -105,7 +95,7 @@ export function hashToUnit(tag, n) {
   if (!(tag instanceof Uint8Array)) throw new TypeError("the hashing tag must be a Uint8Array");
   requireBigInt(n, "the modulus");
   if (n < 3n) throw new RangeError("hashing onto Z*_n needs a modulus n > 2");
-  const prefix = concatBytes(tag, modulusBytes(n));
+  const prefix = concatBytes([tag, modulusBytes(n)]);
   const outputBytes = Math.ceil((bitLength(n) + EXTRA_BITS) / 8);
   const message = new Uint8Array(prefix.length + COUNTER_BYTES);
   message.set(prefix);
@@ -151,7 +141,7 @@ export function proofChallenge(n, round) {
   }
   const roundBytes = new Uint8Array(4);
   new DataView(roundBytes.buffer).setUint32(0, round);
-  return hashToUnit(concatBytes(PROOF_TAG, roundBytes), n);
+  return hashToUnit(concatBytes([PROOF_TAG, roundBytes]), n);
 }
 
 /**
@@ -246,8 +236,8 @@ export function verifyModulusProof(n, sigma) {
  */
 export function keyId(n) {
   requireBigInt(n, "the modulus");
-  const digest = sha256(concatBytes(KEY_ID_PREFIX, modulusBytes(n)));
-  return Array.from(digest.subarray(0, 16), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const digest = sha256(concatBytes([KEY_ID_PREFIX, modulusBytes(n)]));
+  return bytesToHex(digest.subarray(0, 16));
 }
 
 /**
@@ -486,12 +476,12 @@ export function privateKeyDocument(keyPair) {
 }
 
 /**
- * A document as ppml writes its files: JSON indented by two spaces, then a newline.
- * (For key documents, whose strings are ASCII, this equals Python's json.dumps(indent=2).)
+ * A document as ppml writes its files: Python's json.dumps(indent=2), non-ASCII characters
+ * escaped, then a newline.
  *
  * @param {object} document
  * @returns {string}
  */
 export function documentText(document) {
-  return `${JSON.stringify(document, null, 2)}\n`;
+  return `${jsonText(document, { indent: 2 })}\n`;
 }

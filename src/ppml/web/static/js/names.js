@@ -90,9 +90,15 @@ export function checkName(kind, name) {
   if (problem !== null) throw new NameError(kind, name, problem);
 }
 
-// A refused name may hold line breaks or escapes: the message shows it
-// quoted, with every such character escaped, and cut after 40 characters.
-function showName(name) {
+/**
+ * A name for a one-line message: quoted, with line breaks, escapes and
+ * other invisible or format characters written as \u escapes (a refused
+ * name may hold any of them), and cut after 40 characters.
+ *
+ * @param {unknown} name
+ * @returns {string}
+ */
+export function showName(name) {
   if (typeof name !== "string") return String(typeof name);
   const characters = [...name];
   const shown = JSON.stringify(characters.slice(0, 40).join("")).replace(

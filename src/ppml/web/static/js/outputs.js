@@ -8,6 +8,7 @@
 // and the cells are written as ppml's `decrypt` writes them in its CSV file
 // (numbers as Python's repr of a float).
 
+import { isJsonInteger } from "./json.js";
 import { checkName } from "./names.js";
 
 /** The regression output functions. */
@@ -126,7 +127,8 @@ export function parseOutput(member) {
   const output = { task, targets: Object.freeze([...targets]), function: fn };
   if (task === "classification") output.classes = Object.freeze([...classes]);
   const k = scoreCount(output);
-  if (!Number.isInteger(scores) || scores !== k) {
+  // An integer literal, as ppml reads it: "scores": 1.0 in a parsed spec is refused.
+  if (!isJsonInteger(member, "scores") || scores !== k) {
     throw new OutputError(`output: scores must be ${k} for this output`);
   }
   output.scores = k;

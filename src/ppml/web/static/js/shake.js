@@ -1,8 +1,9 @@
-// The two hash functions ppml's key files are defined with, written from their standards:
-// SHAKE-256 (FIPS 202), which hashes a modulus onto Z*_n, and SHA-256 (FIPS 180-4), which
-// names a key. Both are synchronous on purpose: Web Crypto has no SHAKE at all, and its
-// SHA-256 is asynchronous and missing outside secure contexts, while key generation runs
-// start to finish in a worker.
+// The two hash functions ppml is defined with, written from their standards: SHAKE-256
+// (FIPS 202), which hashes a modulus onto Z*_n, and SHA-256 (FIPS 180-4), which names a key
+// (keys.js), a feature spec (spec.js) and the exact bytes of a query (wire.js). Every module
+// hashes with these, synchronously on purpose: Web Crypto has no SHAKE at all, and its
+// SHA-256 is asynchronous and missing outside secure contexts (a page served over plain http
+// from another host than localhost), while key generation runs start to finish in a worker.
 
 // ---------------------------------------------------------------------------------------
 // Keccak-f[1600]. A lane is 64 bits; JavaScript has no fast 64-bit integers, so each lane
@@ -236,7 +237,14 @@ export function sha256(bytes) {
       const sigma1 = rotateRight(w2, 17) ^ rotateRight(w2, 19) ^ (w2 >>> 10);
       schedule[t] = schedule[t - 16] + sigma0 + schedule[t - 7] + sigma1;
     }
-    let [a, b, c, d, e, f, g, h] = hash;
+    let a = hash[0];
+    let b = hash[1];
+    let c = hash[2];
+    let d = hash[3];
+    let e = hash[4];
+    let f = hash[5];
+    let g = hash[6];
+    let h = hash[7];
     for (let t = 0; t < 64; t++) {
       const bigSigma1 = rotateRight(e, 6) ^ rotateRight(e, 11) ^ rotateRight(e, 25);
       const choose = (e & f) ^ (~e & g);
@@ -244,7 +252,15 @@ export function sha256(bytes) {
       const bigSigma0 = rotateRight(a, 2) ^ rotateRight(a, 13) ^ rotateRight(a, 22);
       const majority = (a & b) ^ (a & c) ^ (b & c);
       const temp2 = (bigSigma0 + majority) >>> 0;
-      [h, g, f, e, d, c, b, a] = [g, f, e, (d + temp1) >>> 0, c, b, a, (temp1 + temp2) >>> 0];
+      // Plain assignments rather than an array swap: this loop hashes whole queries.
+      h = g;
+      g = f;
+      f = e;
+      e = (d + temp1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (temp1 + temp2) >>> 0;
     }
     hash[0] += a;
     hash[1] += b;

@@ -5,8 +5,14 @@
 // server that serves one spec and answers for another) is caught by
 // recomputing the id, as ppml does, before anything is encrypted with it.
 
+import { bytesToHex } from "./bytes.js";
 import { canonicalBytes } from "./jcs.js";
+import { JsonFormatError, MAX_DOCUMENT_BYTES, isJsonInteger, parseStrictJson } from "./json.js";
 import { parseOutput } from "./outputs.js";
+import { sha256 } from "./shake.js";
+
+// The JSON reader and its limits live in json.js; spec.js exported them first, and still does.
+export { MAX_JSON_DEPTH, MAX_NUMBER_LENGTH, parseStrictJson } from "./json.js";
 
 /** The `format` member of a feature spec. */
 export const SPEC_FORMAT = "ppml.feature-spec";
@@ -22,12 +28,8 @@ export const CONTENT_MEMBERS = Object.freeze([
   "output",
   "features",
 ]);
-/** Largest spec file ppml reads, in bytes. */
-export const MAX_SPEC_BYTES = 1 << 20;
-/** Deepest nesting of arrays and objects ppml reads. */
-export const MAX_JSON_DEPTH = 32;
-/** Longest number literal ppml reads, in characters. */
-export const MAX_NUMBER_LENGTH = 64;
+/** Largest spec file ppml reads, in bytes (its limit for every document). */
+export const MAX_SPEC_BYTES = MAX_DOCUMENT_BYTES;
 
 // The type each content member must have, as ppml reads it.
 const MEMBER_TYPES = {
@@ -107,17 +109,18 @@ export function specContent(specDocument) {
  * SHA-256 of the UTF-8 bytes of the RFC 8785 canonical JSON of its content
  * ({@link specContent}). Equal to ppml's spec_id for the same document.
  *
+ * Synchronous: SHA-256 is computed here (shake.js), not by Web Crypto, which is
+ * asynchronous and missing on a page served over plain http from another host than
+ * localhost.
+ *
  * @param {Record<string, unknown>} specDocument a parsed spec, or its content alone
- * @returns {Promise<string>}
+ * @returns {string}
  * @throws {SpecError} when a content member is missing
  * @throws {import("./jcs.js").CanonicalizationError} for content JSON cannot hold
  */
-export async function specId(specDocument) {
-  const bytes = canonicalBytes(specContent(specDocument));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  let hex = "";
-  for (const byte of digest.subarray(0, 16)) hex += byte.toString(16).padStart(2, "0");
-  return hex;
+export function specId(specDocument) {
+  const digest = sha256(canonicalBytes(specContent(specDocument)));
+  return bytesToHex(digest.subarray(0, 16));
 }
 
 /**
@@ -133,8 +136,8 @@ export async function specId(specDocument) {
  * The text must be strict UTF-8 JSON (no byte-order mark) of at most 1 MiB,
  * nested at most 32 deep, with number literals of at most 64 characters,
  * no member twice in one object, no NaN or infinity and no unpaired
- * surrogate escape; an object with `format` "ppml.feature-spec" and
- * `version` 4; with every content member of the right type, an `output`
+ * surrogate escape (json.js, {@link parseStrictJson}); an object with
+ * `format` "ppml.feature-spec" and `version` 4, an integer (not 4.0); with every content member of the right type, an `output`
  * ppml accepts (target and class names included, names.js), `features`
  * that follow from `numeric` and `categorical`, and a `spec_id` equal to
  * the id of the content.
@@ -143,13 +146,22 @@ export async function specId(specDocument) {
  * bounds and fills, and the encoding's limits (what the rows need is
  * checked where rows are encoded).
  *
+ * Synchronous (see {@link specId}); callers that await it get the same result.
+ *
  * @param {string | Uint8Array | ArrayBuffer} text the file's text or bytes
- * @returns {Promise<ParsedSpec>}
+ * @returns {ParsedSpec}
  * @throws {SpecError} naming the problem ({@link UnsupportedSpecVersionError},
- *   {@link SpecIdMismatchError}; a refused name is a NameError from names.js, wrapped)
+ *   {@link SpecIdMismatchError}; refused JSON is a JsonFormatError from json.js, and a
+ *   refused name a NameError from names.js, each wrapped as the cause)
  */
-export async function parseSpec(text) {
-  const document = parseStrictJson(text);
+export function parseSpec(text) {
+  let document;
+  try {
+    document = parseStrictJson(text, { maxBytes: MAX_SPEC_BYTES });
+  } catch (error) {
+    if (error instanceof JsonFormatError) throw new SpecError(error.message, { cause: error });
+    throw error;
+  }
   if (typeof document !== "object" || document === null || Array.isArray(document)) {
     throw new SpecError("not a ppml document (expected a JSON object)");
   }
@@ -157,7 +169,7 @@ export async function parseSpec(text) {
     throw new SpecError(`expected a '${SPEC_FORMAT}' document, found ${shown(document.format)}`);
   }
   if (!hasMember(document, "version")) throw new SpecError("missing field 'version'");
-  if (!Number.isInteger(document.version)) {
+  if (!isJsonInteger(document, "version")) {
     throw new SpecError("field 'version' must be of type int");
   }
   if (document.version !== SPEC_VERSION) throw new UnsupportedSpecVersionError(document.version);
@@ -180,7 +192,7 @@ export async function parseSpec(text) {
   } catch (error) {
     throw new SpecError(`invalid feature spec (${error.message})`, { cause: error });
   }
-  const computed = await specId(document);
+  const computed = specId(document);
   if (computed !== document.spec_id) throw new SpecIdMismatchError(document.spec_id, computed);
   return { specId: computed, document, output };
 }
@@ -223,116 +235,4 @@ function shown(value) {
   if (value === undefined) return "None";
   const text = JSON.stringify(value);
   return text.length > 60 ? `${text.slice(0, 60)}...` : text;
-}
-
-/**
- * Parse JSON text under ppml's limits for documents it did not write
- * (see {@link parseSpec}): JSON.parse alone would take the last of two
- * equal members, read 1e400 as Infinity and keep a lone surrogate, where
- * ppml refuses each.
- *
- * @param {string | Uint8Array | ArrayBuffer} input
- * @param {{maxBytes?: number, maxDepth?: number, maxNumberLength?: number}} [limits]
- * @returns {unknown}
- * @throws {SpecError}
- */
-export function parseStrictJson(
-  input,
-  {
-    maxBytes = MAX_SPEC_BYTES,
-    maxDepth = MAX_JSON_DEPTH,
-    maxNumberLength = MAX_NUMBER_LENGTH,
-  } = {},
-) {
-  let bytes;
-  if (typeof input === "string") bytes = new TextEncoder().encode(input);
-  else if (input instanceof ArrayBuffer) bytes = new Uint8Array(input);
-  else if (ArrayBuffer.isView(input)) {
-    bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-  } else throw new SpecError("expected the text or the bytes of a JSON document");
-  if (bytes.length > maxBytes) {
-    throw new SpecError(`larger than ${maxBytes} bytes; refusing to read it`);
-  }
-  if (typeof input === "string" && /\p{Cs}/u.test(input)) {
-    // TextEncoder has replaced it with U+FFFD: the text was not Unicode.
-    throw new SpecError("not valid JSON (a lone UTF-16 surrogate in the text)");
-  }
-  let text;
-  try {
-    // ignoreBOM keeps a byte-order mark in the text, where JSON.parse refuses it as ppml does.
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    throw new SpecError("not valid JSON (invalid UTF-8)");
-  }
-  let value;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new SpecError("not valid JSON (the file is truncated or damaged)");
-  }
-  scanJson(text, { maxDepth, maxNumberLength });
-  return value;
-}
-
-// Walk text that JSON.parse accepted, checking what it does not check:
-// nesting depth, number literals, repeated members and lone surrogates.
-function scanJson(text, { maxDepth, maxNumberLength }) {
-  const stack = []; // per open container: null for an array, the Set of member names for an object
-  let expectName = false; // the next string in the current object is a member name
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === "{" || c === "[") {
-      if (stack.length >= maxDepth) {
-        throw new SpecError(`nested deeper than ${maxDepth} levels; refusing to parse it`);
-      }
-      stack.push(c === "{" ? new Set() : null);
-      expectName = c === "{";
-      i++;
-    } else if (c === "}" || c === "]") {
-      stack.pop();
-      expectName = false;
-      i++;
-    } else if (c === ",") {
-      expectName = stack.length > 0 && stack[stack.length - 1] !== null;
-      i++;
-    } else if (c === '"') {
-      const end = stringEnd(text, i);
-      const value = JSON.parse(text.slice(i, end));
-      if (/\p{Cs}/u.test(value)) {
-        throw new SpecError("not valid JSON (a string holds an unpaired UTF-16 surrogate)");
-      }
-      if (expectName) {
-        const names = stack[stack.length - 1];
-        if (names.has(value)) {
-          throw new SpecError(`the member ${shown(value)} appears twice in one object`);
-        }
-        names.add(value);
-        expectName = false;
-      }
-      i = end;
-    } else if (c === "-" || (c >= "0" && c <= "9")) {
-      let end = i + 1;
-      while (end < text.length && /[0-9eE.+-]/.test(text[end])) end++;
-      const literal = text.slice(i, end);
-      if (literal.length > maxNumberLength) {
-        throw new SpecError(
-          `a number longer than ${maxNumberLength} characters; refusing to parse it`,
-        );
-      }
-      if (!Number.isFinite(Number(literal))) {
-        throw new SpecError(`the number ${literal} does not fit a float`);
-      }
-      i = end;
-    } else {
-      i++; // white space, ':' and the letters of true, false and null
-    }
-  }
-}
-
-// The index just past the closing quote of the string that opens at `start`.
-function stringEnd(text, start) {
-  let i = start + 1;
-  while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
-  return i + 1;
 }

@@ -3,16 +3,26 @@
 // ppml's customer makes before it decrypts anything.
 
 import { bitLength, fromBytes, toBytes } from "./bigint.js";
+import { base64Decode, base64Encode, bytesToHex, concatBytes, utf8Bytes } from "./bytes.js";
+import { JsonFormatError, isJsonInteger, jsonText, parseStrictJson } from "./json.js";
+import { KEY_FILE_VERSION, PUBLIC_KEY_FORMAT, keyId } from "./keys.js";
 import { InvalidCiphertextError, validateCiphertexts } from "./paillier.js";
+import { sha256 } from "./shake.js";
+
+// wire.js exported these before they moved to the modules above; they stay importable here.
+export { PUBLIC_KEY_FORMAT, base64Decode, base64Encode, concatBytes, jsonText };
 
 export const QUERY_FORMAT = "ppml.query";
 export const RESULT_FORMAT = "ppml.result";
 export const QUERY_VERSION = 3;
 export const RESULT_VERSION = 4;
-export const PUBLIC_KEY_FORMAT = "ppml.paillier.public-key";
 /** The most scores per row a result may carry. */
 export const MAX_SCORES = 1024;
-/** The longest record: a JSON line, or a binary header or block. */
+/**
+ * The longest record: a JSON line, or a binary header or block. A JSON record is read under
+ * ppml's other parsing limits too (json.js: depth 32, numbers of 64 characters, strings of
+ * 1 MiB, no member twice).
+ */
 export const MAX_LINE_BYTES = 64 * 1024 * 1024;
 /** The first bytes of a binary container: "PPMLBIN" and the container version, 1. */
 export const BINARY_MAGIC = Uint8Array.of(0x50, 0x50, 0x4d, 0x4c, 0x42, 0x49, 0x4e, 0x01);
@@ -48,110 +58,16 @@ export class SpecMismatchError extends Error {
   }
 }
 
-// --- bytes, text and hashes ---
-
-const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const BASE64_VALUES = new Map([...BASE64_ALPHABET].map((c, i) => [c, i]));
+// --- hashes and ids ---
 
 /**
- * Standard padded base64 of bytes.
+ * SHA-256 of bytes as lowercase hex. Synchronous (shake.js): Web Crypto's digest is
+ * asynchronous and missing on a page served over plain http from another host than localhost.
  * @param {Uint8Array} bytes
  * @returns {string}
  */
-export function base64Encode(bytes) {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 3) {
-    const chunk = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += BASE64_ALPHABET[(chunk >> 18) & 63] + BASE64_ALPHABET[(chunk >> 12) & 63];
-    out += i + 1 < bytes.length ? BASE64_ALPHABET[(chunk >> 6) & 63] : "=";
-    out += i + 2 < bytes.length ? BASE64_ALPHABET[chunk & 63] : "=";
-  }
-  return out;
-}
-
-/**
- * Strict standard base64 (padding required, no white space or other characters), as
- * ppml reads ciphertexts; null for text that is not valid base64.
- * @param {string} text
- * @returns {Uint8Array|null}
- */
-export function base64Decode(text) {
-  if (text.length % 4 !== 0) return null;
-  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  const out = new Uint8Array((text.length / 4) * 3 - padding);
-  let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    let chunk = 0;
-    for (let k = 0; k < 4; k++) {
-      const c = text[i + k];
-      const last = i + 4 === text.length;
-      if (c === "=" && last && k >= 4 - padding) {
-        chunk <<= 6;
-        continue;
-      }
-      const value = BASE64_VALUES.get(c);
-      if (value === undefined) return null;
-      chunk = (chunk << 6) | value;
-    }
-    out[o++] = (chunk >> 16) & 255;
-    if (o < out.length) out[o++] = (chunk >> 8) & 255;
-    if (o < out.length) out[o++] = chunk & 255;
-  }
-  // Bits that padding leaves unused must be zero, as in canonical base64.
-  if (padding > 0 && base64Encode(out) !== text) return null;
-  return out;
-}
-
-/**
- * JSON text as ppml writes it: compact (no spaces), members in insertion order, every
- * character outside printable ASCII as a lowercase \u escape (Python's json.dumps with
- * ensure_ascii).
- * @param {unknown} value
- * @returns {string}
- */
-export function jsonText(value) {
-  return JSON.stringify(value).replace(
-    /[^\x20-\x7e]/g,
-    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
-  );
-}
-
-const ENCODER = new TextEncoder();
-
-/** Concatenate byte arrays. */
-export function concatBytes(parts) {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function hex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * SHA-256 of bytes as lowercase hex (Web Crypto).
- * @param {Uint8Array} bytes
- * @returns {Promise<string>}
- */
-export async function sha256Hex(bytes) {
-  return hex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", bytes)));
-}
-
-/**
- * The key id of a modulus: the first 32 hex digits of SHA-256 over "ppml-paillier-n\0"
- * and n's minimal big-endian bytes (docs/key-files.md).
- * @param {bigint} n
- * @returns {Promise<string>}
- */
-export async function keyIdOf(n) {
-  const tag = ENCODER.encode("ppml-paillier-n\0");
-  const digest = await sha256Hex(concatBytes([tag, toBytes(n, Math.ceil(bitLength(n) / 8))]));
-  return digest.slice(0, 32);
+export function sha256Hex(bytes) {
+  return bytesToHex(sha256(bytes));
 }
 
 /**
@@ -166,7 +82,7 @@ export function ciphertextWidth(n) {
 export function newQueryId() {
   const bytes = new Uint8Array(QUERY_ID_HEX_DIGITS / 2);
   globalThis.crypto.getRandomValues(bytes);
-  return hex(bytes);
+  return bytesToHex(bytes);
 }
 
 // --- writing ---
@@ -201,14 +117,14 @@ export function writeBlockFile(header, blocks, { width, binary = false }) {
   const parts = [];
   const totalRows = blocks.reduce((total, block) => total + block.rows, 0);
   if (binary) {
-    const headerBytes = ENCODER.encode(jsonText(header));
+    const headerBytes = utf8Bytes(jsonText(header));
     parts.push(BINARY_MAGIC, uint32(headerBytes.length), headerBytes);
     for (const block of blocks) {
       parts.push(uint32(block.rows), uint16(block.ciphertexts.length), ...block.ciphertexts.map(raw));
     }
     parts.push(uint32(0), uint16(0), uint32(blocks.length), uint32(totalRows));
   } else {
-    const line = (members) => ENCODER.encode(jsonText(members) + "\n");
+    const line = (members) => utf8Bytes(jsonText(members) + "\n");
     parts.push(line(header));
     blocks.forEach((block, index) => {
       const texts = block.ciphertexts.map((c) => base64Encode(raw(c)));
@@ -229,7 +145,7 @@ export function writeBlockFile(header, blocks, { width, binary = false }) {
 export function queryHeaderDocument({ queryId, publicKey, specId, fracBits, features, rows, layout }) {
   const key = {
     format: PUBLIC_KEY_FORMAT,
-    version: 3,
+    version: KEY_FILE_VERSION,
     key_id: publicKey.key_id,
     bits: publicKey.bits,
     n: publicKey.n,
@@ -253,8 +169,6 @@ export function queryHeaderDocument({ queryId, publicKey, specId, fracBits, feat
 }
 
 // --- reading ---
-
-const DECODER = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function startsWith(bytes, prefix) {
   return bytes.length >= prefix.length && prefix.every((b, i) => bytes[i] === b);
@@ -287,7 +201,8 @@ class Members {
     if (!this.has(key)) throw this.fail(`missing field '${key}'`);
     const value = this.members[key];
     const ok = {
-      int: Number.isSafeInteger(value),
+      // An integer literal, as ppml's reader requires: 3.0 is a float there, and refused.
+      int: Number.isSafeInteger(value) && isJsonInteger(this.members, key),
       str: typeof value === "string",
       list: Array.isArray(value),
       dict: typeof value === "object" && value !== null && !Array.isArray(value),
@@ -381,10 +296,10 @@ class BlockFileReader {
   document(raw, where) {
     let members;
     try {
-      members = JSON.parse(DECODER.decode(raw));
+      members = parseStrictJson(raw, { maxBytes: MAX_LINE_BYTES });
     } catch (error) {
-      const problem = error instanceof TypeError ? "not valid UTF-8" : "not valid JSON";
-      throw this.fail(`${where}: ${problem}`);
+      if (error instanceof JsonFormatError) throw this.fail(`${where}: ${error.problem}`);
+      throw error;
     }
     if (typeof members !== "object" || members === null || Array.isArray(members)) {
       throw this.fail(`${where} is not a JSON object`);
@@ -527,14 +442,15 @@ export function blockRows(rows, slots, index) {
 /**
  * The customer's record of its own query: the header, read and checked (the key id must
  * be the modulus's), and the SHA-256 of the query's exact bytes. The blocks are not read.
+ * Synchronous; callers that await it get the same record.
  * @param {Uint8Array} queryBytes
  * @param {string} [name]
- * @returns {Promise<{queryId: string, publicKey: {n: bigint, bits: number, keyId: string,
+ * @returns {{queryId: string, publicKey: {n: bigint, bits: number, keyId: string,
  *   document: object}, specId: string, fracBits: number, features: number, rows: number,
  *   layout: {slots: number, slotBits: number}, blocks: number, sha256: string,
- *   binary: boolean, name: string}>}
+ *   binary: boolean, name: string}}
  */
-export async function readQueryRecord(queryBytes, name = "the query") {
+export function readQueryRecord(queryBytes, name = "the query") {
   const reader = new BlockFileReader(queryBytes, name, QUERY_FORMAT, QUERY_VERSION);
   const document = reader.header;
   const key = document.reader("public_key");
@@ -546,8 +462,8 @@ export async function readQueryRecord(queryBytes, name = "the query") {
   const n = BigInt("0x" + nText);
   const bits = key.get("bits", "int");
   if (bits !== bitLength(n)) throw document.fail(`public_key: the modulus has ${bitLength(n)} bits, not ${bits}`);
-  const keyId = key.get("key_id", "str");
-  if (keyId !== (await keyIdOf(n))) {
+  const storedKeyId = key.get("key_id", "str");
+  if (storedKeyId !== keyId(n)) {
     throw document.fail("public_key: field 'key_id' does not match the modulus (damaged file)");
   }
   const fracBits = document.get("frac_bits", "int");
@@ -559,14 +475,14 @@ export async function readQueryRecord(queryBytes, name = "the query") {
   const layout = readLayout(document, bits);
   return {
     queryId: hexId(document, "query_id", QUERY_ID_HEX_DIGITS),
-    publicKey: { n, bits, keyId, document: key.members },
+    publicKey: { n, bits, keyId: storedKeyId, document: key.members },
     specId: document.get("spec_id", "str"),
     fracBits,
     features,
     rows,
     layout,
     blocks: Math.ceil(rows / layout.slots),
-    sha256: await sha256Hex(queryBytes),
+    sha256: sha256Hex(queryBytes),
     binary: reader.binary,
     name,
   };
@@ -578,7 +494,7 @@ export async function readQueryRecord(queryBytes, name = "the query") {
  * the query with exactly `scores` valid ciphertexts. `expected` (from the customer's own
  * spec) adds the scale and the number of scores.
  * @param {Uint8Array} resultBytes
- * @param {Awaited<ReturnType<typeof readQueryRecord>>} record
+ * @param {ReturnType<typeof readQueryRecord>} record
  * @param {{fracBits?: number, scores?: number, name?: string, specId?: string}} [expected]
  * @returns {{header: {queryId: string, querySha256: string, keyId: string, specId: string,
  *   fracBits: number, boundBits: number, scores: number, rows: number,
@@ -598,9 +514,9 @@ export function readResult(resultBytes, record, expected = {}) {
   if (querySha256 !== record.sha256) {
     throw new SpecMismatchError(`${name}: this result answers a query whose bytes differ from ${queryName} (SHA-256 mismatch)`);
   }
-  const keyId = document.get("key_id", "str");
-  if (keyId !== record.publicKey.keyId) {
-    throw new SpecMismatchError(`${name}: the result was made for key ${keyId}, not for the query's key (${record.publicKey.keyId})`);
+  const resultKeyId = document.get("key_id", "str");
+  if (resultKeyId !== record.publicKey.keyId) {
+    throw new SpecMismatchError(`${name}: the result was made for key ${resultKeyId}, not for the query's key (${record.publicKey.keyId})`);
   }
   const fracBits = document.get("frac_bits", "int");
   const boundBits = document.get("bound_bits", "int");
@@ -652,7 +568,7 @@ export function readResult(resultBytes, record, expected = {}) {
     index += 1;
   }
   return {
-    header: { queryId, querySha256, keyId, specId, fracBits, boundBits, scores, rows, layout },
+    header: { queryId, querySha256, keyId: resultKeyId, specId, fracBits, boundBits, scores, rows, layout },
     blocks,
     binary: reader.binary,
   };

@@ -9,6 +9,9 @@ import http.client
 import json
 import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from importlib import resources
@@ -18,8 +21,9 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from fastapi import FastAPI
-from test_service import start_server
+from test_service import free_port, start_server
 
+from ppml.cli.main import main
 from ppml.datasets import laptops_csv
 from ppml.model.training import train
 from ppml.web import CONTENT_SECURITY_POLICY, PageAssets, page_hashes
@@ -345,3 +349,57 @@ def test_only_known_kinds_of_file_are_served(tmp_path: Path) -> None:
     assert responses["style.css"].headers["content-type"].startswith("text/css")
     for name in ("notes.py", "key.pem", ".hidden"):
         assert responses[name].status_code == 404, name
+
+
+def test_page_hashes_vouch_for_a_service_serving_this_page(
+    service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["page-hashes", "--url", service]) == 0
+    assert "are this ppml's" in capsys.readouterr().err
+    assert main(["page-hashes", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == page_hashes().to_document()
+
+
+def test_page_hashes_name_every_file_a_server_changed(
+    service: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of the page on another server, with one module altered and one missing."""
+    site = tmp_path / "site"
+    (site / "static").mkdir(parents=True)
+    (site / "index.html").write_bytes(httpx.get(f"{service}/").content)
+    for path in page_hashes().assets:
+        target = site / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(httpx.get(f"{service}/{path}").content)
+    altered = site / "static" / "js" / "customer.js"
+    altered.write_bytes(altered.read_bytes() + b"\n// sent elsewhere\n")
+    (site / "static" / "js" / "names.js").unlink()
+    port = free_port()
+    copy = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(site)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(url)
+        assert main(["page-hashes", "--url", url]) == 1
+    finally:
+        copy.terminate()
+        copy.wait(timeout=30)
+    lines = capsys.readouterr().err.splitlines()
+    assert any("/static/js/customer.js: served sha384-" in line for line in lines), lines
+    assert any("/static/js/names.js: served missing" in line for line in lines), lines
+    assert lines[-1] == f"error: {url}: the page differs from this ppml's in 2 file(s)"
+
+
+def _wait_until_up(url: str) -> None:
+    give_up = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            assert time.monotonic() < give_up, f"{url} did not start"
+            time.sleep(0.1)

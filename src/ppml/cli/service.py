@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ppml.cli.console import info
+from ppml.cli.console import info, stderr, stdout
 from ppml.cli.options import (
     DelimiterOption,
     EncodingOption,
@@ -22,6 +22,7 @@ from ppml.cli.options import (
     report_encoding,
 )
 from ppml.cli.passphrase import existing_passphrase
+from ppml.errors import ServiceError
 from ppml.roles.cluster import LOCAL_ADDRESS, local_cluster
 from ppml.roles.parallel import default_jobs
 from ppml.wire.keyfile import PRIVATE_KEY_FILENAME, load_private_key
@@ -337,3 +338,48 @@ def query(
         )
     report_encoding(report)
     info(f"{count} predictions from {url} -> {output_name(out)}")
+
+
+def page_hashes(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Check the page a service serves: fetch it and every asset it pins, and compare "
+            "them with this ppml's.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hashes as JSON.")] = False,
+) -> None:
+    """The published hashes of this ppml's pricing page, or a check of a served one.
+
+    The SHA-256 of the page's HTML and the Subresource Integrity of every asset
+    are fixed for an installed ppml version; the HTML pins the page's modules
+    by them. Run from a ppml you installed yourself, --url says whether a
+    service serves exactly this page (exit 1 and one line per file if not).
+    """
+    from ppml.service.client import check_served_page
+    from ppml.web import page_hashes as published_hashes
+
+    if url is None:
+        hashes = published_hashes()
+        if as_json:
+            stdout.print_json(data=hashes.to_document())
+            return
+        stdout.print(f"/  sha256:{hashes.html_sha256}", highlight=False, markup=False)
+        for path, integrity in hashes.assets.items():
+            stdout.print(f"/{path}  {integrity}", highlight=False, markup=False)
+        return
+    differences = check_served_page(url)
+    for difference in differences:
+        stderr.print(
+            f"{url.rstrip('/')}{difference.path}: served {difference.served}, "
+            f"this ppml's is {difference.expected}",
+            highlight=False,
+            markup=False,
+        )
+    if differences:
+        raise ServiceError(
+            f"{url}: the page differs from this ppml's in {len(differences)} file(s)"
+        )
+    info(f"{url}: the page and its {len(published_hashes().assets)} assets are this ppml's")

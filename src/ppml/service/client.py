@@ -565,3 +565,54 @@ def query_service(
                 raise _named_for_the_user(error, Path(scratch), output_csv, table.path) from None
     except httpx.HTTPError as error:
         raise ServiceError(f"{base}: {error}") from None
+
+
+MAX_PAGE_ASSET_BYTES = 4 << 20
+"""The largest page or asset fetched when checking a served page against the published hashes."""
+
+
+@dataclass(frozen=True)
+class PageDifference:
+    """A file of the served page whose digest differs from this ppml's, or that is missing."""
+
+    path: str
+    expected: str
+    served: str
+
+
+def check_served_page(url: str, *, timeout: float = 30.0) -> list[PageDifference]:
+    """Fetch the page at ``url`` and every asset this ppml's page pins; the files whose digests
+    differ from this installed version's (an empty list: the service serves exactly this page).
+
+    The comparison uses the same digests the page carries: SHA-256 of the HTML, the
+    Subresource Integrity value (sha384) of each asset. A 404 counts as a difference.
+    """
+    from ppml.web import page_hashes, sri
+
+    published = page_hashes()
+    base = url.rstrip("/")
+    differences: list[PageDifference] = []
+    try:
+        with httpx.Client(base_url=base, timeout=timeout, follow_redirects=False) as client:
+            html = _fetch_page_file(client, "/", base)
+            served = "missing" if html is None else hashlib.sha256(html).hexdigest()
+            if served != published.html_sha256:
+                differences.append(PageDifference("/", published.html_sha256, served))
+            for path, expected in published.assets.items():
+                body = _fetch_page_file(client, f"/{path}", base)
+                served = "missing" if body is None else sri(body)
+                if served != expected:
+                    differences.append(PageDifference(f"/{path}", expected, served))
+    except httpx.HTTPError as error:
+        raise ServiceError(f"{base}: {error}") from None
+    return differences
+
+
+def _fetch_page_file(client: httpx.Client, path: str, url: str) -> bytes | None:
+    """The bytes served at ``path``, or None for a 404."""
+    try:
+        return _send(client, "GET", path, url, MAX_PAGE_ASSET_BYTES)
+    except ServiceRefusedError as refused:
+        if refused.status == 404:
+            return None
+        raise

@@ -18,6 +18,7 @@ from ppml.web.page import (
     SecurityHeaders,
     page_hashes,
     page_html,
+    sri,
 )
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "api_reference_html",
     "page_hashes",
     "page_html",
+    "sri",
 ]

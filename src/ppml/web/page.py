@@ -67,7 +67,7 @@ PLACEHOLDERS = ("{{stylesheet_integrity}}", "{{import_map}}", "{{app_integrity}}
 """What the template leaves for page_html() to fill in, each exactly once."""
 
 
-def _sri(data: bytes) -> str:
+def sri(data: bytes) -> str:
     """A Subresource Integrity value: the algorithm, a dash, the base64 digest."""
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
 
@@ -113,7 +113,7 @@ class _Page:
 def _page() -> _Page:
     """The page's HTML with its hashes filled in, from the installed files (read once)."""
     assets = {
-        f"{STATIC_FOLDER}/{path}": _sri(entry.read_bytes())
+        f"{STATIC_FOLDER}/{path}": sri(entry.read_bytes())
         for path, entry in _static_files(resources.files(PACKAGE).joinpath(STATIC_FOLDER))
     }
     # The import map names every module the package ships, not only those app.js imports

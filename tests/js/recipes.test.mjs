@@ -3,8 +3,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  RowError, SpecError, cellText, encodeRow, fieldsOf, formatG, modelInputs, pyRepr, correctlyRoundedLog2,
+  RowError, cellText, encodeRow, fieldsOf, formatG, modelInputs, correctlyRoundedLog2,
 } from "../../src/ppml/web/static/js/recipes.js";
+import { pyRepr } from "../../src/ppml/web/static/js/names.js";
+import { SpecError, specId } from "../../src/ppml/web/static/js/spec.js";
 
 const vectors = JSON.parse(readFileSync(new URL("../vectors/recipes.json", import.meta.url), "utf8"));
 const { laptops, generic } = vectors;
@@ -130,6 +132,25 @@ test("a missing column and a foreign document are refused", () => {
   assert.throws(() => modelInputs({ ...laptops.spec, input_columns: [] }, laptops.rows[0].row), SpecError);
 });
 
+test("a spec ppml refuses is refused before any row is read, as spec.js refuses it", () => {
+  const row = laptops.rows[0].row;
+  const withNumeric = (change) => {
+    const spec = structuredClone(laptops.spec);
+    change(spec.numeric[6]); // ram_gb
+    return spec;
+  };
+  // Bounds that are not numbers used to be compared with JavaScript's coercions.
+  for (const change of [(f) => { f.high = null; }, (f) => { f.high = true; }, (f) => { f.low = []; },
+    (f) => { f.low = "0"; }, (f) => { f.fill = "8"; }]) {
+    assert.throws(() => modelInputs(withNumeric(change), row), (error) =>
+      error instanceof SpecError && error.message === "invalid feature spec (numeric field 'ram_gb': finite numbers needed)");
+  }
+  assert.throws(() => fieldsOf(withNumeric((f) => { [f.low, f.high] = [f.high, f.low]; })), (error) =>
+    error instanceof SpecError && /need low <= fill <= high/.test(error.message));
+  // A spec altered after its id was computed fails the id check.
+  assert.throws(() => modelInputs(withNumeric((f) => { f.high = 1e6; }), row), /spec_id does not match/);
+});
+
 test("messages format numbers and strings as Python does", () => {
   assert.equal(formatG(1234565), "1.23456e+06");
   assert.equal(formatG(1234575), "1.23458e+06");
@@ -140,4 +161,20 @@ test("messages format numbers and strings as Python does", () => {
   assert.equal(formatG(1e100), "1e+100");
   assert.equal(pyRepr("it's"), "\"it's\"");
   assert.equal(pyRepr("a\tb\u0000\u200b\u00e9"), "'a\\tb\\x00\\u200b\u00e9'");
+});
+
+test("a column may be named __proto__: cells and fields are no plain objects' members", () => {
+  const rename = (name) => name.replace(/^visits(?=$|:)/, "__proto__");
+  const spec = structuredClone(generic.spec);
+  spec.recipe.columns.find((column) => column.name === "visits").name = "__proto__";
+  spec.input_columns = spec.input_columns.map(rename);
+  for (const field of spec.numeric) field.name = rename(field.name);
+  spec.features = spec.features.map(rename);
+  spec.spec_id = specId(spec);
+  const { visits, ...rest } = generic.rows[0].row;
+  const row = { ...rest, ["__proto__"]: visits };
+  const expected = modelInputs(generic.spec, generic.rows[0].row);
+  assert.deepEqual(modelInputs(spec, row), expected);
+  const unusual = encodeRow(spec, { ...row, ["__proto__"]: "many" }).unusual;
+  assert.ok(Object.hasOwn(unusual, "__proto__") && unusual["__proto__"] === "many");
 });

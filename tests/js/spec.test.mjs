@@ -7,13 +7,15 @@ import {
 } from "../../src/ppml/web/static/js/jcs.js";
 import { JsonFormatError } from "../../src/ppml/web/static/js/json.js";
 import {
-  SpecError, SpecIdMismatchError, UnsupportedSpecVersionError, parseSpec, specId,
+  SpecError, SpecIdMismatchError, UnsupportedSpecVersionError, parseSpec, readSpec, specId,
 } from "../../src/ppml/web/static/js/spec.js";
 import {
   OutputError, PredictionError, pairwiseSum, parseOutput, predictionCells, predictionHeader,
   predictionValues, pythonFloatRepr,
 } from "../../src/ppml/web/static/js/outputs.js";
-import { NameError, checkName, isAllowedName, nameProblem } from "../../src/ppml/web/static/js/names.js";
+import {
+  NameError, checkName, clippedRepr, isAllowedName, nameProblem, pyRepr,
+} from "../../src/ppml/web/static/js/names.js";
 
 const vectors = (name) =>
   JSON.parse(readFileSync(new URL(`../vectors/${name}`, import.meta.url), "utf8")).cases;
@@ -187,15 +189,30 @@ test("parseSpec: other formats and versions are refused, naming the problem", as
   assert.throws(() => parseSpec(text({ spec_id: 7 })), /field 'spec_id'/);
   assert.throws(() => parseSpec(text({ numeric: {} })), /field 'numeric' must be of type list/);
   assert.throws(() => parseSpec("[1, 2]"), /expected a JSON object/);
-  const { features, ...withoutFeatures } = document;
-  assert.throws(() => parseSpec(JSON.stringify(withoutFeatures)), /missing field 'features'/);
+  const { recipe, ...withoutRecipe } = document;
+  assert.throws(() => parseSpec(JSON.stringify(withoutRecipe)), (error) =>
+    error instanceof SpecError && error.message === "invalid feature spec (missing field 'recipe')");
+});
+
+test("parseSpec: features are not read, as ppml does not read them; the id covers them", () => {
+  const { content, spec_id: id } = vectors("spec_id.json")[0];
+  const { features, ...withoutFeatures } = JSON.parse(specText(content, id));
+  // ppml rebuilds the features from the fields and hashes those: the id still matches.
+  for (const document of [withoutFeatures, { ...withoutFeatures, features: 5 }]) {
+    const parsed = parseSpec(JSON.stringify(document));
+    assert.equal(parsed.specId, id);
+    assert.deepEqual(parsed.document.features, features);
+  }
+  // Features that do not follow from the fields, hashed as they stand, fail the id check.
+  const wrongFeatures = { ...content, features: ["length", "colour=blue", "colour=röd"] };
+  assert.throws(() => parseSpec(specText(wrongFeatures, specId(wrongFeatures))), SpecIdMismatchError);
 });
 
 test("parseSpec: an invalid output or a refused name is refused before the id", async () => {
   const { content } = vectors("spec_id.json")[0];
   const cases = [
-    [{ classes: ["a", "b", "=cmd()"] }, /class "=cmd\(\)": a spreadsheet would read it as a formula/],
-    [{ targets: ["kind\u202e"] }, /target "kind\\u202e": control or format characters/],
+    [{ classes: ["a", "b", "=cmd()"] }, /class '=cmd\(\)': a spreadsheet would read it as a formula/],
+    [{ targets: ["kind\u202e"] }, /target 'kind\\u202e': control or format characters/],
     [{ classes: ["a", "b", "a"] }, /repeated classes/],
     [{ scores: 2 }, /scores must be 3/],
     [{ function: "relu" }, /a classification output is one of/],
@@ -211,9 +228,129 @@ test("parseSpec: an invalid output or a refused name is refused before the id", 
   const refusedName = { ...content, output: { ...content.output, classes: ["a", "b", "@x"] } };
   assert.throws(() => parseSpec(specText(refusedName, specId(refusedName))), (error) =>
     error.cause instanceof NameError);
-  const wrongFeatures = { ...content, features: ["length", "colour=blue", "colour=röd"] };
-  assert.throws(() => parseSpec(specText(wrongFeatures, specId(wrongFeatures))),
-    /features do not follow/);
+});
+
+/** The first vector's content with one change made by `change(content)`, under its own id. */
+function alteredSpec(change) {
+  const content = structuredClone(vectors("spec_id.json")[0].content);
+  change(content);
+  return specText(content, specId(content));
+}
+
+test("parseSpec: numeric fields need finite numbers, low <= fill <= high, in ppml's words", () => {
+  const finite = "invalid feature spec (numeric field 'length': finite numbers needed)";
+  const order = "invalid feature spec (numeric field 'length': need low <= fill <= high)";
+  const cases = [
+    [(field) => { field.high = null; }, finite],
+    [(field) => { field.high = true; }, finite],
+    [(field) => { field.low = []; }, finite],
+    [(field) => { field.low = "0"; }, finite],
+    [(field) => { field.fill = "8"; }, finite],
+    [(field) => { field.fill = false; }, finite],
+    [(field) => { field.name = 7; }, "invalid feature spec (numeric field 7: finite numbers needed)"],
+    [(field) => { [field.low, field.high] = [field.high, field.low]; }, order],
+    [(field) => { field.fill = field.high + 1; }, order],
+    [(field) => { field.fill = field.low - 1; }, order],
+    [(field) => { delete field.fill; }, "invalid feature spec (a numeric field has name, low, high and fill)"],
+    [(field) => { field.note = 1; }, "invalid feature spec (a numeric field has name, low, high and fill)"],
+  ];
+  for (const [change, message] of cases) {
+    const text = alteredSpec((content) => change(content.numeric[0]));
+    assert.throws(() => parseSpec(text), (error) => error instanceof SpecError && error.message === message,
+      message);
+  }
+  // A fill at a bound, and bounds that meet, are fine.
+  const edge = alteredSpec((content) => {
+    Object.assign(content.numeric[0], { low: 3, high: 3, fill: 3 });
+  });
+  assert.deepEqual(parseSpec(edge).document.numeric[0], { name: "length", low: 3, high: 3, fill: 3 });
+});
+
+test("parseSpec: fills go with fill strategies; categorical fields are typed", () => {
+  const cases = [
+    [(c) => { c.numeric[0].fill = null; }, /'length': a fill value goes with a fill strategy/],
+    [(c) => { c.recipe.columns[0].fill = "error"; }, /'length': a fill value goes with a fill strategy/],
+    [(c) => { c.categorical[0].fill = 3; }, /categorical field 'colour': wrongly typed members/],
+    [(c) => { c.categorical[0].other = "yes"; }, /categorical field 'colour': wrongly typed members/],
+    [(c) => { c.categorical[0].categories = ["a", 1]; }, /categorical field 'colour': wrongly typed members/],
+    [(c) => { c.categorical[0].categories = ["a", "a"]; }, /categorical field 'colour': repeated categories/],
+    [(c) => { delete c.categorical[0].other; }, /a categorical field has name, categories, other and fill/],
+    [(c) => { c.numeric.reverse(); c.numeric.push(c.numeric[0]); }, /fields do not match the recipe/],
+    [(c) => { c.input_columns.reverse(); }, /input_columns do not match the recipe/],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => parseSpec(alteredSpec(change)), (error) =>
+      error instanceof SpecError && message.test(error.message), String(message));
+  }
+});
+
+test("parseSpec: the recipe's columns are checked as ppml's Column checks them", () => {
+  const cases = [
+    [(c) => { c.recipe.name = "cars"; }, /unknown recipe 'cars'/],
+    [(c) => { c.recipe.extra = 1; }, /the generic recipe has columns and missing_values/],
+    [(c) => { c.recipe.missing_values = [1]; }, /missing_values are strings/],
+    [(c) => { c.recipe.columns[0].kind = "text"; }, /column 'length': unknown kind 'text'/],
+    [(c) => { c.recipe.columns[0].fill = "zero"; }, /column 'length': unknown fill 'zero'/],
+    [(c) => { c.recipe.columns[0].fill = "most_frequent"; }, /a number cannot be filled by most_frequent/],
+    [(c) => { c.recipe.columns[0].indicator = 0; }, /column 'length': wrongly typed members/],
+    [(c) => { c.recipe.columns[0].date_format = "ISO 8601"; }, /a date format goes with date columns only/],
+    [(c) => { c.recipe.columns[0].true = ["y"]; }, /true\/false words go with booleans only/],
+    [(c) => { c.recipe.columns[0].colour = "red"; }, /unknown column members \['colour'\]/],
+    [(c) => { c.recipe.columns[1].name = "length"; }, /column names must be distinct/],
+    [(c) => { Object.assign(c.recipe.columns[0], { kind: "boolean", true: ["Yes"], false: ["yes"] }); },
+      /a boolean needs at least one true and one false word/],
+    [(c) => { Object.assign(c.recipe.columns[0], { kind: "date", date_format: "%Y" }); },
+      /unsupported date format '%Y'/],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => parseSpec(alteredSpec(change)), (error) =>
+      error instanceof SpecError && message.test(error.message), String(message));
+  }
+  // A member ppml reads but does not write back (date_format null on a number column) is
+  // accepted, and then fails the id check, as in ppml: the id is that of the rebuilt spec.
+  const nullFormat = alteredSpec((c) => { c.recipe.columns[0].date_format = null; });
+  assert.throws(() => parseSpec(nullFormat), SpecIdMismatchError);
+});
+
+test("parseSpec: the encoding's limits, and slots wide enough for the declared inputs", () => {
+  const cases = [
+    [(e) => { e.frac_bits = 257; }, /frac_bits and weight_frac_bits must be between 0 and 256/],
+    [(e) => { e.weight_frac_bits = -1; }, /frac_bits and weight_frac_bits must be between 0 and 256/],
+    [(e) => { e.frac_bits = "40"; }, /field 'frac_bits' must be of type int/],
+    [(e) => { delete e.weight_frac_bits; }, /missing field 'weight_frac_bits'/],
+    [(e) => { e.slot_bits = 1; }, /slot_bits must be null \(not trained yet\) or an integer from 2 to 8192/],
+    [(e) => { e.slot_bits = true; }, /slot_bits must be null/],
+    [(e) => { e.slot_bits = 8193; }, /slot_bits must be null/],
+    [(e) => { e.slot_bits = 40; }, /slots of 40 bits cannot hold the declared inputs \(45 bits needed\)/],
+    [(e) => { e.precision_digits = 0; }, /precision_digits must be an integer from 1 to 30/],
+    [(e) => { e.precision_digits = 31; }, /precision_digits must be an integer from 1 to 30/],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => parseSpec(alteredSpec((content) => change(content.encoding))), (error) =>
+      error instanceof SpecError && message.test(error.message), String(message));
+  }
+  // 14 * 2^40 needs 44 bits and a sign bit: 45 is the narrowest slot.
+  assert.equal(parseSpec(alteredSpec((c) => { c.encoding.slot_bits = 45; })).document.encoding.slot_bits, 45);
+  assert.throws(() => parseSpec(alteredSpec((c) => { c.encoding.slot_bits = 44; })), /45 bits needed/);
+  // Written as integers: 104.0 is refused as ppml refuses it, though its id is that of 104.
+  const { content, spec_id: id } = vectors("spec_id.json")[0];
+  assert.throws(() => parseSpec(specText(content, id).replace('"slot_bits": 104', '"slot_bits": 104.0')),
+    /slot_bits must be null/);
+});
+
+test("readSpec: checks a parsed document and gives the spec ppml rebuilds, frozen", () => {
+  const { content, spec_id: id } = vectors("spec_id.json")[0];
+  const document = { note: "not read", ...JSON.parse(specText(content, id)) };
+  const parsed = readSpec(document);
+  assert.equal(parsed.specId, id);
+  assert.ok(!("note" in parsed.document));
+  assert.deepEqual(parsed.document, JSON.parse(specText(content, id)));
+  assert.ok(Object.isFrozen(parsed.document) && Object.isFrozen(parsed.document.numeric[0]));
+  assert.equal(readSpec(parsed.document).specId, id);
+  assert.deepEqual(parsed.recipe.inputColumns, ["length", "colour"]);
+  assert.equal(parsed.recipe.fillStrategy("length"), "median");
+  assert.throws(() => readSpec(null), SpecError);
+  assert.throws(() => readSpec({ ...document, version: 3 }), UnsupportedSpecVersionError);
 });
 
 test("parseSpec: JSON that ppml refuses is refused", async () => {
@@ -554,7 +691,18 @@ test("names: characters counted and classified as ppml does", () => {
   assert.equal(nameProblem("a\nb"), "control or format characters are not allowed");
   assert.equal(nameProblem("+1+cmd"), "a spreadsheet would read it as a formula");
   // Messages quote the name with its escapes visible and cut it after 40 characters.
-  assert.throws(() => checkName("target", "\u202eevil"), { message: 'target "\\u202eevil": control or format characters are not allowed' });
+  assert.throws(() => checkName("target", "\u202eevil"), { message: "target '\\u202eevil': control or format characters are not allowed" });
   assert.throws(() => checkName("class", `=${"x".repeat(50)}`), (error) =>
-    error.message.startsWith(`class "=${"x".repeat(39)}"...: `) && error.kind === "class");
+    error.message.startsWith(`class '=${"x".repeat(39)}'...: `) && error.kind === "class");
+});
+
+test("names: quoted as Python's repr() quotes them, cut as ppml cuts them", () => {
+  assert.equal(pyRepr("a'b"), "\"a'b\"");
+  assert.equal(pyRepr("a'\"b"), "'a\\'\"b'");
+  assert.equal(pyRepr("\u00a0\u{1f600}\u{e0001}"), "'\\xa0\u{1f600}\\U000e0001'");
+  // Values that are not strings, as repr() writes what json.loads gives.
+  assert.equal(pyRepr(null), "None");
+  assert.equal(pyRepr([true, "x", { k: 2.5 }]), "[True, 'x', {'k': 2.5}]");
+  assert.equal(clippedRepr("\u{1f600}".repeat(41)), `'${"\u{1f600}".repeat(40)}'...`);
+  assert.equal(clippedRepr("x".repeat(40)), `'${"x".repeat(40)}'`);
 });

@@ -45,10 +45,13 @@ function shiftRoundHalfEven(a, shift) {
 }
 
 /**
- * A finite double as an exact ratio: [mantissa (BigInt, signed), exponent] with
- * value = mantissa * 2^exponent.
+ * A finite double as an exact ratio: value = mantissa * 2^exponent, the mantissa a signed
+ * BigInt of at most 53 bits (a subnormal's has no implicit leading bit).
+ *
+ * @param {number} x a finite number
+ * @returns {[bigint, number]} [mantissa, exponent]
  */
-function doubleParts(x) {
+export function doubleParts(x) {
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, x);
   const high = view.getUint32(0);
@@ -130,6 +133,18 @@ export function decodeFixed(encoded, fracBits) {
     throw new PlaintextOverflowError("decoded value is outside the range of a float");
   }
   return negative ? -result : result;
+}
+
+/**
+ * The slot width that holds every signed value v with |v| <= bound: its bits and a sign bit,
+ * and never fewer than two bits (ppml's slot_bits_for).
+ *
+ * @param {bigint} bound a non-negative encoded bound
+ * @returns {number}
+ */
+export function slotBitsFor(bound) {
+  const bits = bound === 0n ? 0 : bound.toString(2).length;
+  return Math.max(bits + 1, 2);
 }
 
 /**

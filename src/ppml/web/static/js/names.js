@@ -1,5 +1,6 @@
 // The rule for the target and class names of a feature spec
-// (docs/feature-spec.md, "The output").
+// (docs/feature-spec.md, "The output"), and the two ways messages quote a
+// name (showName and pyRepr, below).
 //
 // The names come from the server and end up in the customer's CSV files (as
 // column names and as the label of every row), on its screen and in the
@@ -70,7 +71,7 @@ export class NameError extends Error {
    * @param {string} problem why it is refused
    */
   constructor(kind, name, problem) {
-    super(`${kind} ${showName(name)}: ${problem}`);
+    super(`${kind} ${clippedRepr(name)}: ${problem}`);
     this.name = "NameError";
     this.kind = kind;
     this.refusedName = name;
@@ -91,9 +92,10 @@ export function checkName(kind, name) {
 }
 
 /**
- * A name for a one-line message: quoted, with line breaks, escapes and
- * other invisible or format characters written as \u escapes (a refused
- * name may hold any of them), and cut after 40 characters.
+ * A name for a one-line message in JSON's quoting (json.js's messages): quoted, with line
+ * breaks, escapes and other invisible or format characters written as \u escapes (a
+ * refused name may hold any of them), and cut after 40 characters. Messages worded as
+ * ppml's use {@link clippedRepr} instead.
  *
  * @param {unknown} name
  * @returns {string}
@@ -106,4 +108,63 @@ export function showName(name) {
     (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, "0")}`,
   );
   return shown + (characters.length > 40 ? "..." : "");
+}
+
+// Messages quote a name as ppml's do, with Python's repr() (pyRepr), so that the page and
+// ppml word a refused spec or row alike; a name of unbounded length (a target, a class)
+// is cut after 40 characters first, as ppml cuts it (clippedRepr). showName, above, is the
+// one exception: json.js's messages quote a member name in JSON's double quotes, which
+// the page has always shown and its tests pin, where ppml writes repr() too.
+
+// The characters repr() escapes: those str.isprintable() refuses, which are the categories
+// of UNPRINTABLE and the spaces other than U+0020.
+const REPR_ESCAPED = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+
+/**
+ * Python's repr() of a value in a message worded as ppml words it: for a string, the quote
+ * repr chooses and its escapes; for anything else (a name that is not a string, in a refused
+ * spec), what repr() writes for the value json.loads gives (a number as JavaScript writes
+ * it, which can differ: Python writes 1.0 for 1.0, JavaScript 1).
+ *
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function pyRepr(value) {
+  if (typeof value !== "string") {
+    if (value === null || value === undefined) return "None";
+    if (typeof value === "boolean") return value ? "True" : "False";
+    if (Array.isArray(value)) return `[${value.map(pyRepr).join(", ")}]`;
+    if (typeof value === "object") {
+      return `{${Object.entries(value).map(([name, item]) => `${pyRepr(name)}: ${pyRepr(item)}`).join(", ")}}`;
+    }
+    return String(value);
+  }
+  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of value) {
+    const code = ch.codePointAt(0);
+    if (ch === quote || ch === "\\") out += `\\${ch}`;
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (code === 0x20 || !REPR_ESCAPED.test(ch)) out += ch;
+    else if (code <= 0xff) out += `\\x${code.toString(16).padStart(2, "0")}`;
+    else if (code <= 0xffff) out += `\\u${code.toString(16).padStart(4, "0")}`;
+    else out += `\\U${code.toString(16).padStart(8, "0")}`;
+  }
+  return out + quote;
+}
+
+/**
+ * A name for a one-line message as ppml quotes one of unbounded length: the repr() of its
+ * first 40 characters (code points), followed by "..." when it is longer.
+ *
+ * @param {string} name
+ * @returns {string}
+ */
+export function clippedRepr(name) {
+  if (typeof name !== "string") return pyRepr(name);
+  const characters = [...name];
+  if (characters.length <= 40) return pyRepr(name);
+  return `${pyRepr(characters.slice(0, 40).join(""))}...`;
 }

@@ -20,6 +20,13 @@
 //   - hypot (ppi): the pixel counts are integers below 10^5, so W*W + H*H is exact and its
 //     square root, rounded once, is the correctly rounded hypotenuse; Python's math.hypot
 //     gives the same double on every resolution tested.
+//
+// What a valid spec is, and the shape of each recipe, are spec.js's: every function here
+// takes a spec document through readSpec first, so a spec ppml refuses is refused here too.
+
+import { doubleParts } from "./encoding.js";
+import { pyRepr } from "./names.js";
+import { DATE_PARTS, columnNumericFields, indicatorField, readSpec } from "./spec.js";
 
 /** A raw cell that ppml refuses, with the column it came from and ppml's own words for why. */
 export class RowError extends Error {
@@ -34,14 +41,6 @@ export class RowError extends Error {
     this.column = column;
     this.problem = problem;
     this.value = value;
-  }
-}
-
-/** A feature spec that this code cannot use (wrong format, version or shape). */
-export class SpecError extends Error {
-  constructor(problem) {
-    super(`invalid feature spec (${problem})`);
-    this.name = "SpecError";
   }
 }
 
@@ -144,39 +143,8 @@ function pyFloat(text) {
   return Number(ascii.replaceAll("_", ""));
 }
 
-/** Python's repr() of a string, for messages worded as ppml words them. */
-export function pyRepr(text) {
-  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of text) {
-    const code = ch.codePointAt(0);
-    if (ch === quote || ch === "\\") out += `\\${ch}`;
-    else if (ch === "\t") out += "\\t";
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (code === 0x20 || !/[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u.test(ch)) out += ch;
-    else if (code <= 0xff) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else if (code <= 0xffff) out += `\\u${code.toString(16).padStart(4, "0")}`;
-    else out += `\\U${code.toString(16).padStart(8, "0")}`;
-  }
-  return out + quote;
-}
-
 // ---------------------------------------------------------------------------------------
 // Numbers as Python computes them.
-
-const FLOAT_VIEW = new DataView(new ArrayBuffer(8));
-
-/** A finite non-zero double as an exact mantissa and binary exponent: x = mantissa * 2^exponent. */
-function decompose(x) {
-  FLOAT_VIEW.setFloat64(0, Math.abs(x));
-  const high = FLOAT_VIEW.getUint32(0);
-  const low = FLOAT_VIEW.getUint32(4);
-  const biased = high >>> 20;
-  let mantissa = (BigInt(high & 0xfffff) << 32n) | BigInt(low);
-  if (biased !== 0) mantissa |= 1n << 52n;
-  return { mantissa, exponent: (biased === 0 ? 1 : biased) - 1075 };
-}
 
 /** The double nearest to numerator / denominator (BigInts, denominator > 0), ties to even. */
 function nearestDouble(numerator, denominator) {
@@ -216,7 +184,7 @@ const LN2_FIXED = 2n * atanhFixed(LOG_ONE / 3n); // ln 2 = 2 atanh(1/3)
  * double is the last step.
  */
 function log2(x) {
-  const { mantissa, exponent } = decompose(x);
+  const [mantissa, exponent] = doubleParts(x);
   const bits = mantissa.toString(2).length;
   const k = BigInt(exponent + bits - 1);
   const top = 1n << BigInt(bits - 1); // f = mantissa / top
@@ -228,7 +196,7 @@ function log2(x) {
 
 /** The exact decimal digits of a finite double and the power of ten of the first one. */
 function exactDecimal(x) {
-  const { mantissa, exponent } = decompose(x);
+  const [mantissa, exponent] = doubleParts(Math.abs(x));
   const scaled = exponent >= 0 ? mantissa << BigInt(exponent) : mantissa * 5n ** BigInt(-exponent);
   const digits = scaled.toString();
   return { digits, point: digits.length - 1 + Math.min(exponent, 0) };
@@ -269,9 +237,6 @@ export function formatG(x) {
 const MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august",
   "september", "october", "november", "december"];
 const MONTH_ABBREVIATIONS = MONTHS.map((name) => name.slice(0, 3));
-const DATE_FORMATS = ["ISO 8601", "%b %d %Y", "%d %b %Y", "%b %d, %Y", "%B %d, %Y", "%d %B %Y",
-  "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y"];
-
 function isLeap(year) {
   return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
 }
@@ -551,12 +516,6 @@ function readDate(text, format) {
 // ---------------------------------------------------------------------------------------
 // The laptop recipe.
 
-const LAPTOP_COLUMNS = ["Company", "TypeName", "Inches", "ScreenResolution", "Cpu", "Ram", "Memory",
-  "Gpu", "OpSys", "Weight"];
-const LAPTOP_NUMERIC = ["inches", "touchscreen", "ips", "ppi", "cpu_ghz", "cpu_generation", "ram_gb",
-  "log2_ram_gb", "ssd_gb", "log2_ssd_gb", "hdd_gb", "flash_gb", "hybrid_gb", "weight_kg"];
-const LAPTOP_CATEGORICAL = ["company", "type", "os", "cpu_family", "cpu_class", "gpu_line"];
-
 const NUMBER = "\\p{Nd}+(?:\\.\\p{Nd}+)?";
 const STORAGE_PART = new RegExp(
   `^(${NUMBER})${S}*(${caseless("GB")}|${caseless("TB")})${S}+`
@@ -696,14 +655,6 @@ function laptopFields(cells) {
 // ---------------------------------------------------------------------------------------
 // The generic recipe.
 
-const DATE_PARTS = ["year", "month", "day_of_week", "days"];
-
-function columnNumericFields(column) {
-  if (column.kind === "number" || column.kind === "boolean") return [column.name];
-  if (column.kind === "date") return DATE_PARTS.map((part) => `${column.name}:${part}`);
-  return [];
-}
-
 /** The fields of one present cell: numbers by field, a category's text, or null (unusual). */
 function readCell(column, text) {
   if (column.kind === "category") return text;
@@ -723,9 +674,10 @@ function readCell(column, text) {
 }
 
 function genericFields(recipe, cells) {
-  const numbers = {};
-  const categories = {};
-  const unusual = {};
+  // Keyed by column names, which may be any text ("__proto__" included): no prototype.
+  const numbers = Object.create(null);
+  const categories = Object.create(null);
+  const unusual = Object.create(null);
   for (const column of recipe.columns) {
     const raw = cells[column.name];
     const text = pyStrip(raw);
@@ -743,7 +695,7 @@ function genericFields(recipe, cells) {
     if (column.kind === "category") categories[column.name] = typeof value === "string" ? value : null;
     else if (value !== null) Object.assign(numbers, value);
     else for (const field of columnNumericFields(column)) numbers[field] = NaN;
-    if (column.indicator) numbers[`${column.name}:missing`] = value === null ? 1 : 0;
+    if (column.indicator) numbers[indicatorField(column)] = value === null ? 1 : 0;
   }
   return { numbers, categories, unusual };
 }
@@ -751,81 +703,26 @@ function genericFields(recipe, cells) {
 // ---------------------------------------------------------------------------------------
 // Reading the spec.
 
-const recipes = new WeakMap();
-const COLUMN_KINDS = ["number", "category", "boolean", "date"];
-const FILLS = ["median", "mean", "most_frequent", "error"];
+const checkedSpecs = new WeakMap();
 
-function genericRecipe(parameters) {
-  const { columns, missing_values: missingValues } = parameters;
-  if (!Array.isArray(columns) || !Array.isArray(missingValues)) {
-    throw new SpecError("the generic recipe has columns and missing_values");
+/**
+ * A spec document checked by spec.js's readSpec (as ppml checks it, id included), with its
+ * recipe ready to derive a row's fields: the document ppml rebuilds from it, and the recipe.
+ * Checked once per document object.
+ */
+function checkedSpec(spec) {
+  let checked = typeof spec === "object" && spec !== null ? checkedSpecs.get(spec) : undefined;
+  if (checked) return checked;
+  const { document, recipe } = readSpec(spec);
+  let derive = laptopFields;
+  if (recipe.name === "generic") {
+    // Missing texts are compared stripped and in lower case, as ppml compares them.
+    const missing = new Set(recipe.missingValues.map((text) => pyStrip(text).toLowerCase()));
+    derive = (cells) => genericFields({ columns: recipe.columns, missing }, cells);
   }
-  for (const column of columns) {
-    if (typeof column?.name !== "string" || !COLUMN_KINDS.includes(column.kind) || !FILLS.includes(column.fill)
-      || typeof column.indicator !== "boolean"
-      || (column.kind === "date") !== DATE_FORMATS.includes(column.date_format)
-      || (column.kind === "boolean" && !(Array.isArray(column.true) && Array.isArray(column.false)))) {
-      throw new SpecError(`column ${pyRepr(String(column?.name))} is malformed`);
-    }
-  }
-  const numeric = [
-    ...columns.flatMap(columnNumericFields),
-    ...columns.filter((column) => column.indicator).map((column) => `${column.name}:missing`),
-  ];
-  const sourceOf = new Map();
-  for (const column of columns) {
-    for (const field of [...columnNumericFields(column), `${column.name}:missing`, column.name]) {
-      sourceOf.set(field, column.name);
-    }
-  }
-  return {
-    name: "generic",
-    columns,
-    missing: new Set(missingValues.map((text) => pyStrip(String(text)).toLowerCase())),
-    inputColumns: columns.map((column) => column.name),
-    numeric,
-    categorical: columns.filter((column) => column.kind === "category").map((column) => column.name),
-    sourceColumn: (field) => sourceOf.get(field) ?? field,
-    derive(cells) {
-      return genericFields(this, cells);
-    },
-  };
-}
-
-const LAPTOP_RECIPE = {
-  name: "laptops",
-  inputColumns: LAPTOP_COLUMNS,
-  numeric: LAPTOP_NUMERIC,
-  categorical: LAPTOP_CATEGORICAL,
-  // Laptop fields are parsed from several columns at once: a field names itself.
-  sourceColumn: (field) => field,
-  derive: laptopFields,
-};
-
-function same(a, b) {
-  return Array.isArray(a) && a.length === b.length && a.every((item, i) => item === b[i]);
-}
-
-/** The recipe of a parsed features.json document, checked against the spec's fields. */
-function recipeOf(spec) {
-  if (spec === null || typeof spec !== "object") throw new SpecError("a feature spec is a JSON object");
-  let recipe = recipes.get(spec);
-  if (recipe) return recipe;
-  if (spec.format !== "ppml.feature-spec" || spec.version !== 4) {
-    throw new SpecError(`format ${pyRepr(String(spec.format))} version ${spec.version}; this code reads ppml.feature-spec version 4`);
-  }
-  const { name, ...parameters } = spec.recipe ?? {};
-  if (name === "laptops" && Object.keys(parameters).length === 0) recipe = LAPTOP_RECIPE;
-  else if (name === "generic") recipe = genericRecipe(parameters);
-  else throw new SpecError(`unknown recipe ${pyRepr(String(name))}`);
-  if (!same(spec.input_columns, recipe.inputColumns)) throw new SpecError("input_columns do not match the recipe");
-  if (!Array.isArray(spec.numeric) || !Array.isArray(spec.categorical)
-    || !same(spec.numeric.map((f) => f.name), recipe.numeric)
-    || !same(spec.categorical.map((f) => f.name), recipe.categorical)) {
-    throw new SpecError("fields do not match the recipe");
-  }
-  recipes.set(spec, recipe);
-  return recipe;
+  checked = { document, recipe: { ...recipe, derive } };
+  checkedSpecs.set(spec, checked);
+  return checked;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -845,20 +742,22 @@ function recipeOf(spec) {
  * The model inputs of one raw row, with what happened to its cells on the way: what ppml's
  * FeatureSpec.transform_row computes for one CSV row, and refusing what it refuses.
  *
- * @param {object} spec the feature spec: the parsed features.json document
+ * @param {object} specDocument the feature spec: the parsed features.json document (checked
+ *   as spec.js's readSpec checks it, once per document object)
  * @param {Object<string, string|number>} row raw cells by column name, as a person typed
- *   them ("8GB", "1.37kg", "" for a blank cell); every column of `spec.input_columns` must be
- *   present; numbers are read as their shortest decimal text
+ *   them ("8GB", "1.37kg", "" for a blank cell); every column of the spec's `input_columns`
+ *   must be present; numbers are read as their shortest decimal text
  * @param {{strict?: boolean}} [options] strict: refuse unusual cells and unseen categories,
  *   as `ppml encrypt --strict` does, instead of treating them as missing or as "other"
  * @returns {EncodedRow}
  * @throws {RowError} for a cell ppml refuses (a laptop cell it cannot parse, a missing
  *   cell the spec does not fill, a value outside its declared bounds), naming the column
- * @throws {SpecError} for a document that is not a version 4 feature spec
+ * @throws {import("./spec.js").SpecError} for a document that ppml would refuse as a feature
+ *   spec (spec.js's readSpec says why)
  */
-export function encodeRow(spec, row, { strict = false } = {}) {
-  const recipe = recipeOf(spec);
-  const cells = {};
+export function encodeRow(specDocument, row, { strict = false } = {}) {
+  const { document: spec, recipe } = checkedSpec(specDocument);
+  const cells = Object.create(null); // keyed by column names, "__proto__" included
   for (const column of recipe.inputColumns) {
     const value = row?.[column];
     if (typeof value === "string") cells[column] = value;
@@ -885,7 +784,7 @@ export function encodeRow(spec, row, { strict = false } = {}) {
     const value = numbers[feature.name];
     inputs.push(Number.isNaN(value) ? fillIn(feature.name, feature.fill) : value);
   }
-  const unseen = {};
+  const unseen = [];
   for (const field of spec.categorical) {
     let category = categories[field.name];
     if (category === null) category = fillIn(field.name, field.fill);
@@ -893,7 +792,7 @@ export function encodeRow(spec, row, { strict = false } = {}) {
       if (strict) {
         throw new RowError(field.name, `${field.name} category ${pyRepr(category)} is not in the feature spec`, category);
       }
-      unseen[field.name] = category;
+      unseen.push([field.name, category]);
     }
     for (const known of field.categories) inputs.push(category === known ? 1 : 0);
     if (field.other) inputs.push(field.categories.includes(category) ? 0 : 1);
@@ -908,7 +807,13 @@ export function encodeRow(spec, row, { strict = false } = {}) {
       );
     }
   });
-  return { inputs, filled: [...filled], unusual: Object.fromEntries(unusualColumns.map((c) => [c, pyStrip(unusual[c])])), unseen };
+  // Object.fromEntries keeps a column named "__proto__" as a member of the plain objects returned.
+  return {
+    inputs,
+    filled: [...filled],
+    unusual: Object.fromEntries(unusualColumns.map((c) => [c, pyStrip(unusual[c])])),
+    unseen: Object.fromEntries(unseen),
+  };
 }
 
 /**
@@ -1037,11 +942,12 @@ function genericFieldsOf(spec, recipe) {
  * The raw fields a form needs for this spec: one per column the recipe reads, in the order
  * of `input_columns`.
  *
- * @param {object} spec the parsed features.json document
+ * @param {object} specDocument the parsed features.json document
  * @returns {RawField[]}
+ * @throws {import("./spec.js").SpecError} for a document that ppml would refuse as a spec
  */
-export function fieldsOf(spec) {
-  const recipe = recipeOf(spec);
+export function fieldsOf(specDocument) {
+  const { document: spec, recipe } = checkedSpec(specDocument);
   return recipe.name === "laptops" ? laptopFieldsOf(spec) : genericFieldsOf(spec, recipe);
 }
 

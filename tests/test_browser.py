@@ -8,7 +8,11 @@ origin.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
+import itertools
+import json
 import math
 import string
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright import sync_api
 from test_service import start_server
@@ -26,7 +31,7 @@ from ppml.datasets import laptops_csv
 from ppml.features import FeatureSpec
 from ppml.model.linear import LinearModel
 from ppml.model.training import train
-from ppml.wire.document import dump_document
+from ppml.wire.document import dump_document, jcs
 from ppml.wire.keyfile import (
     load_private_key,
     load_public_key,
@@ -109,8 +114,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sync_api.Brows
             context.close()
 
 
-@pytest.fixture
-def visit(service: Service, browser: sync_api.BrowserContext) -> Iterator[Visit]:
+@contextlib.contextmanager
+def page_on(
+    browser: sync_api.BrowserContext, url: str, spec: bytes | None = None
+) -> Iterator[Visit]:
+    """A new page open on the service at ``url`` (serving ``spec`` as its feature spec if
+    given), with every request it makes and every error it meets; closed on exit."""
     page = browser.new_page()
     opened = Visit(page)
     page.on("request", lambda request: opened.requests.append(request))
@@ -123,12 +132,20 @@ def visit(service: Service, browser: sync_api.BrowserContext) -> Iterator[Visit]
             else None
         ),
     )
-    page.goto(f"{service.url}/")
-    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
     try:
+        if spec is not None:
+            serve_spec(page, spec)
+        page.goto(f"{url}/")
+        page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
         yield opened
     finally:
         page.close()
+
+
+@pytest.fixture
+def visit(service: Service, browser: sync_api.BrowserContext) -> Iterator[Visit]:
+    with page_on(browser, service.url) as opened:
+        yield opened
 
 
 def assert_same_origin(visit: Visit, service: Service) -> None:
@@ -301,8 +318,6 @@ def test_pricing_laptops_in_the_browser(service: Service, visit: Visit) -> None:
 # The key kept in the browser. The tests share one browser profile, so a key made by one test
 # is the stored key of the next: each test starts from the state it needs.
 
-KEYGEN_WORKER = "/static/js/keygen.worker.js"
-
 
 def key_id_shown(page: sync_api.Page) -> str:
     """The key id the page shows, once it shows one (loaded or made: touching the form asks
@@ -319,10 +334,6 @@ def forget_key(page: sync_api.Page) -> None:
     page.locator('#key-status[data-source="none"]').wait_for(timeout=LOAD_TIMEOUT_MS)
 
 
-def worker_requests(visit: Visit) -> list[sync_api.Request]:
-    return [r for r in visit.requests if urlsplit(r.url).path == KEYGEN_WORKER]
-
-
 def test_the_key_is_kept_across_visits(service: Service, visit: Visit) -> None:
     page = visit.page
     first = key_id_shown(page)
@@ -336,7 +347,8 @@ def test_the_key_is_kept_across_visits(service: Service, visit: Visit) -> None:
     assert "kept in this browser" in page.locator("#key-status").inner_text()
     page.locator('[data-column="Company"]').focus()
     page.wait_for_load_state("networkidle")
-    assert worker_requests(visit) == []
+    assert page.locator("#key-status").get_attribute("data-source") == "stored"
+    assert page.locator("#key-id").inner_text() == first
     assert "unencrypted" in page.locator("#key-help").inner_text()
     assert "ppml decrypt" in page.locator("#key-help").inner_text()
     assert visit.problems == []
@@ -375,7 +387,6 @@ def test_forgetting_the_key_makes_a_new_one(service: Service, visit: Visit) -> N
     new = key_id_shown(page)
     assert new != old
     assert page.locator("#key-status").get_attribute("data-source") == "made"
-    assert len(worker_requests(visit)) == 1
     record = stored_record(page)
     assert isinstance(record, dict) and record["keyPair"]["keyId"] == new
     assert visit.problems == []
@@ -481,21 +492,337 @@ def test_a_changed_page_script_is_not_run(
         page.close()
 
 
-def test_the_keygen_worker_is_not_pinned(service: Service, visit: Visit) -> None:
-    """What docs/service.md says of the worker: Chromium applies neither the script tag's
-    integrity nor the import map's to a module worker or to what it imports, so a changed
-    worker still runs. If this fails, the browser pins workers now: update the docs."""
+def test_the_key_generation_code_is_pinned(service: Service, visit: Visit) -> None:
+    """The key is made by keys.js on the page's thread, so the import map's integrity covers
+    it: changed bytes of keys.js make no key and send nothing."""
     page = visit.page
     forget_key(page)
-    page.route("**/static/js/keygen.worker.js", tampered)
     page.route("**/static/js/keys.js", tampered)
-    # The page imported keys.js before the routes (to load the key it forgot), so only the
-    # worker's fetch of it is changed. After forgetting, the next pricing makes the key.
+    page.reload()
+    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
     page.get_by_role("button", name="Price it").click()
-    page.locator('#problem:not([hidden]), #result[data-priced="1"]').first.wait_for(
+    problem = page.locator("#problem")
+    problem.wait_for(state="visible", timeout=PRICE_TIMEOUT_MS)
+    assert "keys.js could not be loaded" in problem.inner_text()
+    assert page.locator("#key-id").count() == 0
+    assert page.locator("#key-status").get_attribute("data-source") == "none"
+    assert stored_record(page) is None
+    assert [r for r in visit.requests if r.method == "POST"] == []
+    assert any("integrity" in line for line in visit.problems), visit.problems
+    # Nothing the page loaded is a worker: none could run unpinned code.
+    assert not [r for r in visit.requests if r.resource_type in ("worker", "sharedworker")]
+
+
+# Timing the key's generation: when the status says it is being made and when it is made,
+# every gap between animation frames (the longest is the longest stall of the page's
+# thread, rendering included) and the long tasks Chromium reports.
+WATCH_KEY_GENERATION = """() => {
+    const watch = { frames: [], longTasks: [], clicks: [] };
+    window.keyWatch = watch;
+    new MutationObserver(() => {
+        const source = document.getElementById("key-status").dataset.source;
+        if (source === "making" && watch.start === undefined) watch.start = performance.now();
+        if (source === "made" && watch.end === undefined) watch.end = performance.now();
+    }).observe(document.getElementById("key-status"), { attributes: true });
+    const frame = (time) => {
+        watch.frames.push(time);
+        if (watch.end === undefined) requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+    new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) watch.longTasks.push(entry.duration);
+    }).observe({ type: "longtask" });
+    document.querySelector("details#sent summary").addEventListener("click", () => {
+        watch.clicks.push(document.getElementById("key-status").dataset.source);
+    });
+}"""
+
+
+def test_the_page_stays_responsive_while_the_key_is_made(service: Service, visit: Visit) -> None:
+    page = visit.page
+    forget_key(page)
+    page.reload()
+    page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+    page.evaluate(WATCH_KEY_GENERATION)
+    # Touching the form starts the key; a click elsewhere is handled while it is being made.
+    page.locator('[data-column="Company"]').focus()
+    page.locator('#key-status[data-source="making"]').wait_for(timeout=LOAD_TIMEOUT_MS)
+    page.locator("details#sent summary").click()
+    page.locator('#key-status[data-source="made"]').wait_for(timeout=PRICE_TIMEOUT_MS)
+    watch = page.evaluate("() => window.keyWatch")
+    assert watch["clicks"] and watch["clicks"][0] == "making", watch["clicks"]
+    assert page.locator("details#sent").get_attribute("open") is not None
+    # The progress bar moved while the key was made.
+    assert "%" in page.locator("#status").inner_text() or page.locator("#key-id").count() == 1
+    frames = [t for t in watch["frames"] if watch["start"] <= t <= watch["end"]]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(frames)]
+    seconds = (watch["end"] - watch["start"]) / 1000
+    stall = max(gaps, default=0.0)
+    longest_task = max(watch["longTasks"], default=0.0)
+    print(
+        f"\n2048-bit key pair made in {seconds:.2f} s; longest gap between frames "
+        f"{stall:.0f} ms over {len(frames)} frames; longest task {longest_task:.0f} ms"
+    )
+    assert len(frames) > 2
+    assert visit.problems == []
+
+
+# ---------------------------------------------------------------------------------------------
+# What the page tells about the row it prices, and what it refuses to do.
+
+
+def price(page: sync_api.Page, number: int) -> None:
+    """Press Price it and wait for price `number` of this tab, or for a problem."""
+    page.get_by_role("button", name="Price it").click()
+    page.locator(f'#problem:not([hidden]), #result[data-priced="{number}"]').first.wait_for(
         timeout=PRICE_TIMEOUT_MS
     )
+
+
+def posts(visit: Visit) -> list[sync_api.Request]:
+    return [r for r in visit.requests if r.method == "POST"]
+
+
+def test_an_unknown_category_is_said_before_the_price(service: Service, visit: Visit) -> None:
+    page = visit.page
+    page.locator('[data-column="Company"]').fill("Acme")
+    price(page, 1)
     assert page.locator("#problem").is_hidden(), page.locator("#problem").inner_text()
-    assert page.locator("#key-status").get_attribute("data-source") == "made"
-    assert len(worker_requests(visit)) == 1
-    assert [r for r in visit.requests if r.method == "POST"]
+    notes = page.locator("#row-notes")
+    assert notes.get_attribute("aria-live") == "polite"
+    text = notes.inner_text()
+    assert "Manufacturer: 'Acme' is not a category the model knows; encoded as" in text
+    control = page.locator('[data-column="Company"]')
+    note_id = f"{control.get_attribute('id')}-note"
+    assert note_id in (control.get_attribute("aria-describedby") or "").split()
+    assert "not a category the model knows" in page.locator(f"#{note_id}").inner_text()
+    # Taken, as the command line takes it: not marked invalid.
+    assert control.get_attribute("aria-invalid") is None
+    # A row the model reads as typed has no notes.
+    control.fill(choices_of(page, "Company")[0])
+    price(page, 2)
+    assert notes.inner_text() == ""
+    assert page.locator(f"#{note_id}").is_hidden()
+    assert visit.problems == []
+
+
+def test_a_faulty_field_is_named_by_its_label_and_focused(service: Service, visit: Visit) -> None:
+    page = visit.page
+    key_id_shown(page)
+    ram = page.locator('[data-column="Ram"]')
+    ram.fill("lots")
+    page.get_by_role("button", name="Price it").click()
+    problem = page.locator("#problem")
+    problem.wait_for(state="visible", timeout=PRICE_TIMEOUT_MS)
+    assert "Memory (RAM): cannot read 'lotsGB'" in problem.inner_text()
+    assert "Nothing was sent" in problem.inner_text()
+    assert ram.get_attribute("aria-invalid") == "true"
+    assert ram.evaluate("(control) => control === document.activeElement")
+    # A value outside the spec's bounds names the field too, not the model's input.
+    ram.fill("100000")
+    page.get_by_role("button", name="Price it").click()
+    problem.get_by_text("outside the declared bounds").wait_for(timeout=LOAD_TIMEOUT_MS)
+    assert problem.inner_text().startswith("Nothing was sent. Memory (RAM): ")
+    assert ram.get_attribute("aria-invalid") == "true"
+    # Fixed, the mark goes.
+    ram.fill("8")
+    price(page, 1)
+    assert problem.is_hidden(), problem.inner_text()
+    assert ram.get_attribute("aria-invalid") is None
+    assert len(posts(visit)) == 1
+
+
+def refuse_with(body: bytes, status: int = 400) -> sync_api.RouteHandlerCallback:
+    def handler(route: sync_api.Route) -> None:
+        route.fulfill(status=status, body=body, content_type="application/json")
+
+    return handler
+
+
+def test_after_a_refusal_the_page_says_what_a_retry_tells(service: Service, visit: Visit) -> None:
+    page = visit.page
+    key_id_shown(page)
+    refusal = b'{"error": {"code": "invalid_query", "message": "not today"}}'
+    page.route("**/v1/predict", refuse_with(refusal))
+    price(page, 1)
+    text = page.locator("#problem").inner_text()
+    assert "The service refused the query: not today." in text
+    assert "Trying again with other values tells the service something about them" in text
+
+
+def test_a_refusal_is_read_strictly(service: Service, visit: Visit) -> None:
+    """A refusal that is not strict JSON (a member twice) is not believed: the status line
+    is shown instead of either message."""
+    page = visit.page
+    key_id_shown(page)
+    twice = (
+        b'{"error": {"code": "a", "message": "first"}, "error": {"code": "b", "message": "second"}}'
+    )
+    page.route("**/v1/predict", refuse_with(twice, status=409))
+    price(page, 1)
+    text = page.locator("#problem").inner_text()
+    assert "the service answered 409" in text
+    assert "first" not in text and "second" not in text
+
+
+@dataclass
+class Generic:
+    """A classifier on a table of the generic recipe, served, with its spec's document."""
+
+    url: str
+    spec: dict[str, object]
+
+
+# Class labels that Number() reads as numbers: they must be shown as written.
+LABELS = ("0x10", "1e3")
+
+
+@pytest.fixture(scope="module")
+def generic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generic]:
+    root = tmp_path_factory.mktemp("generic")
+    table = root / "data.csv"
+    with table.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["size", "colour", "label"])
+        for index in range(90):
+            size, colour = 1 + index % 9, ("red", "blue", "green")[index % 3]
+            writer.writerow([size, colour, LABELS[(size + index % 4) > 6]])
+    result = train(table, "label", holdout=0)
+    (root / "model").mkdir()
+    result.spec.save(root / "model" / "features.json")
+    result.model.save(root / "model" / "model.json")
+    process, url = start_server(root / "model")
+    try:
+        yield Generic(url, result.spec.to_document())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def generic_visit(generic: Generic, browser: sync_api.BrowserContext) -> Iterator[Visit]:
+    with page_on(browser, generic.url) as opened:
+        yield opened
+
+
+def test_unusual_and_missing_values_are_said_and_marked(
+    generic: Generic, generic_visit: Visit
+) -> None:
+    page = generic_visit.page
+    size, colour = page.locator('[data-column="size"]'), page.locator('[data-column="colour"]')
+    size.fill("nine")
+    colour.fill("purple")
+    price(page, 1)
+    assert page.locator("#problem").is_hidden(), page.locator("#problem").inner_text()
+    lines = page.locator("#row-notes li").all_inner_texts()
+    assert lines == [
+        "size: unusual value 'nine' treated as missing, filled in as the spec says",
+        "colour: 'purple' is not a category the model knows; encoded as no category",
+    ]
+    assert size.get_attribute("aria-invalid") == "true"
+    assert colour.get_attribute("aria-invalid") is None
+    size.fill("")
+    colour.fill("red")
+    price(page, 2)
+    assert page.locator("#row-notes li").all_inner_texts() == [
+        "size: missing value filled in as the spec says"
+    ]
+    assert generic_visit.problems == []
+
+
+def test_class_labels_are_shown_as_written(generic: Generic, generic_visit: Visit) -> None:
+    page = generic_visit.page
+    shown: set[str] = set()
+    for size in ("1", "9"):
+        page.locator('[data-column="size"]').fill(size)
+        price(page, len(shown) + 1)
+        assert page.locator("#problem").is_hidden(), page.locator("#problem").inner_text()
+        label = page.locator("#price")
+        assert label.inner_text() == label.get_attribute("data-value")
+        shown.add(label.inner_text())
+        cells = page.locator("#result .price").all_inner_texts()
+        assert len(cells) == 3
+        for cell in cells[1:]:
+            # Percentages, two decimals, or a bound for the extremes.
+            assert cell.endswith("%"), cell
+            assert cell.startswith(("< ", "> ")) or len(cell.split(".")[1]) == 3, cell
+        assert page.locator("#result .label").all_inner_texts()[1:] == [
+            f"Probability of {label}: " for label in LABELS
+        ]
+    assert shown == set(LABELS), shown
+
+
+def spec_bytes(document: dict[str, object]) -> bytes:
+    """A spec document with its spec_id recomputed from its content, as ppml writes it."""
+    content = {k: v for k, v in document.items() if k not in ("format", "version", "spec_id")}
+    identifier = hashlib.sha256(jcs(content)).hexdigest()[:32]
+    data = dump_document({**document, "spec_id": identifier})
+    FeatureSpec.parse(data)  # ppml itself reads it: only its size makes it hostile
+    return data
+
+
+def serve_spec(page: sync_api.Page, body: bytes) -> None:
+    page.route(
+        "**/v1/features",
+        lambda route: route.fulfill(status=200, body=body, content_type="application/json"),
+    )
+
+
+def test_a_spec_with_too_many_inputs_is_refused_before_encrypting(
+    generic: Generic, browser: sync_api.BrowserContext
+) -> None:
+    """A hostile spec: one categorical column with 20,000 categories, 20,000 model inputs.
+    The page says so and encrypts nothing."""
+    document = json.loads(json.dumps(generic.spec))
+    categories = [f"c{index}" for index in range(20_000)]
+    (colour,) = document["categorical"]
+    colour["categories"] = categories
+    colour["fill"] = categories[0]
+    document["features"] = ["size", *(f"colour={category}" for category in categories)]
+    with page_on(browser, generic.url, spec_bytes(document)) as visit:
+        page, requests = visit.page, visit.requests
+        page.locator('[data-column="colour"]').fill("c1")
+        price(page, 1)
+        text = page.locator("#problem").inner_text()
+        assert "Nothing was sent: the model takes 20,001 inputs" in text, text
+        assert "Encrypting" not in page.locator("#status").inner_text()
+        assert [r for r in requests if r.method == "POST"] == []
+
+
+def test_a_query_over_the_service_limits_is_not_encrypted(
+    generic: Generic, browser: sync_api.BrowserContext
+) -> None:
+    limits = json.loads(httpx.get(f"{generic.url}/v1/limits").content)
+    limits["max_request_cost"] = 10
+    small = json.dumps(limits).encode()
+    with page_on(browser, generic.url) as visit:
+        page, requests = visit.page, visit.requests
+        page.route(
+            "**/v1/limits",
+            lambda route: route.fulfill(status=200, body=small, content_type="application/json"),
+        )
+        page.reload()
+        page.locator("#price-form").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+        price(page, 1)
+        text = page.locator("#problem").inner_text()
+        assert "the service takes at most 10" in text, text
+        assert [r for r in requests if r.method == "POST"] == []
+
+
+def test_a_column_named_proto_is_priced(generic: Generic, browser: sync_api.BrowserContext) -> None:
+    """The page builds the row without a prototype: a column named "__proto__" keeps its
+    value. (The service refuses the query, its spec being another: the query was made.)"""
+    document = json.loads(json.dumps(generic.spec))
+    (size,) = [c for c in document["recipe"]["columns"] if c["name"] == "size"]
+    size["name"] = "__proto__"
+    document["input_columns"] = [
+        "__proto__" if c == "size" else c for c in document["input_columns"]
+    ]
+    document["numeric"][0]["name"] = "__proto__"
+    document["features"] = ["__proto__" if f == "size" else f for f in document["features"]]
+    with page_on(browser, generic.url, spec_bytes(document)) as visit:
+        page, requests = visit.page, visit.requests
+        page.locator('[data-column="__proto__"]').fill("4")
+        price(page, 1)
+        assert "could not price" not in page.locator("#problem").inner_text()
+        assert [r for r in requests if r.method == "POST"]

@@ -163,7 +163,7 @@ IMPORT = re.compile(
 
 
 def _imported_modules(service: str) -> dict[str, bytes]:
-    """Every module the page's code names (imports, and the worker's new URL), with its bytes:
+    """Every module the page's code names (imports, and any new URL), with its bytes:
     from app.js, transitively, as served."""
     pending = [f"{service}/static/app.js"]
     seen: dict[str, bytes] = {}

@@ -3,7 +3,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Worker } from "node:worker_threads";
 
 import { bitLength, fromHex, modPow } from "../../src/ppml/web/static/js/bigint.js";
 import { sha256, shake256 } from "../../src/ppml/web/static/js/shake.js";
@@ -13,6 +12,7 @@ import {
   djnBase,
   documentText,
   generateKeyPair,
+  generateKeyPairAsync,
   hashToUnit,
   keyId,
   keyPairFromFactors,
@@ -174,53 +174,49 @@ test("a generated 512-bit key: exact size, sound factors, a proof that verifies"
   const document = publicKeyDocument(keyPair);
   assert.equal(document.bits, 512);
   assert.equal(document.proof.sigma.length, 11);
-  // The hex form travels from the worker and back unchanged.
+  // The hex form (what the page stores) travels there and back unchanged.
   assert.deepEqual(keyPairFromHex(keyPairToHex(keyPair)), keyPair);
   assert.throws(() => keyPairFromHex({ ...keyPairToHex(keyPair), n: "ff" }), InvalidKeyError);
 });
 
-// Runs keygen.worker.js in a worker thread, with `self` standing in for the browser's
-// worker scope, and returns every message it posts until a final one.
-function runKeygenWorker(request) {
-  const workerUrl = new URL("../../src/ppml/web/static/js/keygen.worker.js", import.meta.url);
-  const setupUrl = new URL("./setup.mjs", import.meta.url);
-  const bootstrap = `
-    const { parentPort } = require("node:worker_threads");
-    globalThis.self = { postMessage: (message) => parentPort.postMessage(message) };
-    parentPort.once("message", async (request) => {
-      await import(${JSON.stringify(setupUrl.href)});
-      await import(${JSON.stringify(workerUrl.href)});
-      self.onmessage({ data: request });
-    });`;
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(bootstrap, { eval: true });
-    const messages = [];
-    worker.on("error", reject);
-    worker.on("message", (message) => {
-      messages.push(message);
-      if (!("progress" in message)) {
-        worker.terminate();
-        resolve(messages);
-      }
-    });
-    worker.postMessage(request);
-  });
-}
-
-test("the worker reports a refused size as an error", async () => {
-  const messages = await runKeygenWorker({ bits: 512 });
-  assert.equal(messages.length, 1);
-  assert.match(messages[0].error, /^InsecureKeyError: /);
+test("the sliced search refuses what the synchronous one refuses, before any work", async () => {
+  await assert.rejects(generateKeyPairAsync(1024), InsecureKeyError);
+  await assert.rejects(generateKeyPairAsync(512, { insecureTestKey: true, randomness: "fast" }), RangeError);
 });
 
-test("the worker makes a 2048-bit key pair, reporting progress", async () => {
-  const messages = await runKeygenWorker({ bits: 2048 });
-  const final = messages.at(-1);
-  assert.ok(final.keyPair, JSON.stringify(final));
-  assert.ok(messages.slice(0, -1).every((message) => message.progress));
-  assert.ok(messages.some((message) => message.progress?.phase === "proof"));
-  const keyPair = keyPairFromHex(final.keyPair);
+test("the sliced search makes a 2048-bit key pair, letting other tasks run meanwhile", async () => {
+  // A timer that counts its runs: it runs during the search only if the search yields.
+  let ticks = 0;
+  const timer = setInterval(() => (ticks += 1), 1);
+  const phases = new Set();
+  let keyPair;
+  try {
+    keyPair = await generateKeyPairAsync(2048, { onProgress: ({ phase }) => phases.add(phase) });
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "no other task ran while the key was made");
+  assert.deepEqual([...phases], ["p", "q", "proof", "done"]);
   assert.equal(bitLength(keyPair.n), 2048);
   assert.equal(keyPair.randomness, "djn");
+  assert.equal(keyPair.p * keyPair.q, keyPair.n);
   verifyModulusProof(keyPair.n, keyPair.sigma);
+  assert.deepEqual(keyPairFromHex(keyPairToHex(keyPair)), keyPair);
+});
+
+test("an aborted signal stops the sliced search with its reason", async () => {
+  await assert.rejects(
+    generateKeyPairAsync(2048, { signal: AbortSignal.abort(new Error("not now")) }),
+    /not now/,
+  );
+  const controller = new AbortController();
+  let progressCalls = 0;
+  const search = generateKeyPairAsync(4096, {
+    signal: controller.signal,
+    onProgress: () => {
+      progressCalls += 1;
+      if (progressCalls === 3) controller.abort();
+    },
+  });
+  await assert.rejects(search, { name: "AbortError" });
 });

@@ -374,3 +374,16 @@ test("the query's SHA-256 and key id are computed without Web Crypto", async () 
     if (globalThis.crypto.subtle === undefined) Object.defineProperty(globalThis.crypto, "subtle", subtle);
   }
 });
+
+test("encryption awaits onCiphertext after every ciphertext, with the count done and the total", async () => {
+  const rows = Array.from({ length: 14 }, (_, i) => [i - 3.5, 0.25 * i, i % 2]);
+  const calls = [];
+  const made = await encryptQuery(KEY_INPUT, SPEC, rows, {
+    onCiphertext: async (done, total) => {
+      calls.push([done, total]);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    },
+  });
+  assert.equal(made.blocks, 2);
+  assert.deepEqual(calls, Array.from({ length: 6 }, (_, i) => [i + 1, 6]));
+});

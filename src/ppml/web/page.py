@@ -45,7 +45,7 @@ MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
     {
         ".html": "text/html; charset=utf-8",
         ".css": "text/css; charset=utf-8",
-        # Browsers run module scripts and workers only when served as JavaScript,
+        # Browsers run module scripts only when served as JavaScript,
         # and the system's MIME table may not know .mjs or may say application/javascript.
         ".js": "text/javascript; charset=utf-8",
         ".mjs": "text/javascript; charset=utf-8",
@@ -157,7 +157,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self'",
         "img-src 'self'",
         "connect-src 'self'",
-        "worker-src 'self'",
+        # No worker-src: the page starts no worker (its key is made on its own thread, by
+        # modules the HTML pins), so default-src 'none' forbids every worker, whose code
+        # the browser would not check against any integrity.
         # The form is never submitted by the browser: the page's script
         # encrypts it. Without the script, a plain submit would put the specs
         # in a URL; this refuses that.

@@ -14,6 +14,22 @@ const SMALLEST_KEY_BITS = 2048;
 const LARGEST_KEY_BITS = 4096;
 const CIPHERTEXTS_SHOWN = 4;
 const BYTES_SHOWN = 16;
+// The service's answers other than the spec and the result (limits, refusals) are small.
+const SMALL_DOCUMENT_BYTES = 64 << 10;
+// What a default `ppml serve` accepts in one query, and the cost formula's constants
+// (docs/service.md, "Costs"): used where the service publishes no limits.
+const DEFAULT_LIMITS = Object.freeze({
+  max_request_cost: 250_000,
+  max_body_bytes: 64 << 20,
+  cost: { scores: 1, reference_key_bits: 2048, mask_units: 64, key_units: 256 },
+  body: { ciphertext_overhead_bytes: 4, block_overhead_bytes: 1024, query_overhead_bytes: 4096 },
+});
+// The most model inputs this page encrypts for one row. Each costs a ciphertext of a few
+// milliseconds in a browser; a spec far beyond any laptop's (a hostile one with tens of
+// thousands of one-hot inputs fits in the spec's 1 MiB) would keep the tab busy for minutes.
+const MAX_PAGE_INPUTS = 10_000;
+// How long encryption runs before giving the browser its turn, in milliseconds.
+const ENCRYPTION_SLICE_MS = 8;
 
 // ---------------------------------------------------------------------------------------------
 // The Paillier library (./js/). Every call into it is in this object. Each module is imported
@@ -35,13 +51,17 @@ async function load(module, importer) {
   }
 }
 
-const KEYGEN_WORKER = new URL("./js/keygen.worker.js", import.meta.url);
-
 const library = {
   /** The served spec's text, read as ppml reads it, its spec id checked against its content. */
   async parseSpec(text) {
     const { parseSpec } = await load("spec.js", () => import("./js/spec.js"));
     return (await parseSpec(text)).document;
+  },
+
+  /** A small JSON document of the service (its limits, a refusal), read as ppml reads one. */
+  async parseJson(bytes) {
+    const { parseStrictJson } = await load("json.js", () => import("./js/json.js"));
+    return parseStrictJson(bytes, { maxBytes: SMALL_DOCUMENT_BYTES });
   },
 
   /** The form's fields for a spec: one per column the recipe reads (recipes.js RawField). */
@@ -56,49 +76,41 @@ const library = {
     return cellText(field, typed);
   },
 
-  /** One row of raw cells (column name to text) as the model's inputs, by the spec's recipe. */
-  async modelInputs(spec, row) {
-    const { modelInputs } = await load("recipes.js", () => import("./js/recipes.js"));
-    return modelInputs(spec, row);
-  },
-
   /**
-   * A fresh key pair of `bits` bits, made in a worker so the page stays responsive;
-   * onProgress gets the fraction done. Where module workers are unavailable, the search runs
-   * on the page's thread instead. The answer is in keyPairToHex's form, ready to be stored.
+   * One row of raw cells (column name to text) as the model's inputs, by the spec's recipe,
+   * with what became of its cells: {inputs, filled, unusual, unseen} (recipes.js encodeRow).
    */
-  async generateKeyPair(bits, onProgress) {
-    const keys = await load("keys.js", () => import("./js/keys.js"));
-    if (typeof Worker === "undefined") {
-      const onStep = (progress) => onProgress(progress.fraction);
-      return keys.keyPairToHex(keys.generateKeyPair(bits, { onProgress: onStep }));
-    }
-    const hex = await new Promise((resolve, reject) => {
-      const worker = new Worker(KEYGEN_WORKER, { type: "module" });
-      const finish = () => worker.terminate();
-      worker.onmessage = ({ data }) => {
-        if (data.progress) onProgress(data.progress.fraction);
-        if (data.keyPair) {
-          finish();
-          resolve(data.keyPair);
-        } else if (data.error) {
-          finish();
-          reject(new Error(data.error));
-        }
-      };
-      worker.onerror = (event) => {
-        finish();
-        reject(new LibraryError("keygen.worker.js", event.message || "the worker failed"));
-      };
-      worker.postMessage({ bits });
-    });
-    return hex;
+  async encodeRow(spec, row) {
+    const { encodeRow } = await load("recipes.js", () => import("./js/recipes.js"));
+    return encodeRow(spec, row);
+  },
+
+  /** A text as Python's repr() writes it, as the command line quotes values in its notes. */
+  async quoted(text) {
+    const { pyRepr } = await load("names.js", () => import("./js/names.js"));
+    return pyRepr(text);
   },
 
   /**
-   * A key pair back from the form keyPairToHex gives (what the worker answers and what is
-   * stored), its modulus proof verified: a stored key damaged in any part is refused here
-   * rather than by the service at every query.
+   * A fresh key pair of `bits` bits, made on this thread by the page's own (pinned) modules
+   * in slices that give the browser its turn between them; onProgress gets the fraction done.
+   */
+  async generateKeyPair(bits, onProgress, signal) {
+    const keys = await load("keys.js", () => import("./js/keys.js"));
+    const onStep = (progress) => onProgress(progress.fraction);
+    return keys.generateKeyPairAsync(bits, { onProgress: onStep, signal });
+  },
+
+  /** The key pair in the form it is stored in: integers as hex strings. */
+  async keyPairToHex(keyPair) {
+    const keys = await load("keys.js", () => import("./js/keys.js"));
+    return keys.keyPairToHex(keyPair);
+  },
+
+  /**
+   * A key pair back from the form keyPairToHex gives (what is stored), its modulus proof
+   * verified: a stored key damaged in any part is refused here rather than by the service
+   * at every query.
    */
   async keyPairFromHex(hex) {
     const keys = await load("keys.js", () => import("./js/keys.js"));
@@ -116,10 +128,47 @@ const library = {
     };
   },
 
-  /** The query's bytes for rows of model inputs, encrypted under the key pair's public half. */
-  async encryptQuery(keyPair, spec, rowsOfInputs) {
+  /** A promise settled in a later task, so that input and rendering run first. */
+  async nextTask() {
+    const keys = await load("keys.js", () => import("./js/keys.js"));
+    return keys.nextTask();
+  },
+
+  /**
+   * The query's bytes for rows of model inputs, encrypted under the key pair's public half.
+   * onCiphertext(done, total) is awaited after each ciphertext where customer.js offers it.
+   */
+  async encryptQuery(keyPair, spec, rowsOfInputs, onCiphertext) {
     const { encryptQuery } = await load("customer.js", () => import("./js/customer.js"));
-    return (await encryptQuery(keyPair, spec, rowsOfInputs)).query;
+    return (await encryptQuery(keyPair, spec, rowsOfInputs, { onCiphertext })).query;
+  },
+
+  /**
+   * What the query holds, for the disclosure, read by ppml's own reader: its header's
+   * members and its ciphertexts' bytes.
+   */
+  async describeQuery(bytes) {
+    const wire = await load("wire.js", () => import("./js/wire.js"));
+    const record = wire.readQueryRecord(bytes);
+    const file = wire.readBlockFile(bytes, {
+      format: wire.QUERY_FORMAT,
+      version: wire.QUERY_VERSION,
+      rows: record.rows,
+      slots: record.layout.slots,
+      width: wire.ciphertextWidth(record.publicKey.n),
+      perBlock: record.features,
+    });
+    return {
+      binary: file.binary,
+      header: file.header,
+      ciphertexts: file.blocks.flatMap((block) => block.ciphertexts),
+    };
+  },
+
+  /** Bytes as hex, a space between bytes, for people to read. */
+  async spacedHex(bytes) {
+    const { bytesToHex } = await load("bytes.js", () => import("./js/bytes.js"));
+    return bytesToHex(bytes).replace(/(..)(?!$)/g, "$1 ");
   },
 
   /**
@@ -154,18 +203,43 @@ const LAPTOP_GROUPS = [
   { id: "body", legend: "Body" },
 ];
 
-const LAPTOP_COLUMNS = {
-  Company: { group: "maker", label: "Manufacturer" },
-  TypeName: { group: "maker", label: "Type" },
-  OpSys: { group: "maker", label: "Operating system" },
-  Inches: { group: "screen", label: "Screen size" },
-  ScreenResolution: { group: "screen", label: "Display" },
-  Cpu: { group: "chips", label: "Processor" },
-  Gpu: { group: "chips", label: "Graphics" },
-  Ram: { group: "storage", label: "Memory (RAM)" },
-  Memory: { group: "storage", label: "Storage" },
-  Weight: { group: "body", label: "Weight" },
-};
+const LAPTOP_COLUMNS = new Map([
+  ["Company", { group: "maker", label: "Manufacturer" }],
+  ["TypeName", { group: "maker", label: "Type" }],
+  ["OpSys", { group: "maker", label: "Operating system" }],
+  ["Inches", { group: "screen", label: "Screen size" }],
+  ["ScreenResolution", { group: "screen", label: "Display" }],
+  ["Cpu", { group: "chips", label: "Processor" }],
+  ["Gpu", { group: "chips", label: "Graphics" }],
+  ["Ram", { group: "storage", label: "Memory (RAM)" }],
+  ["Memory", { group: "storage", label: "Storage" }],
+  ["Weight", { group: "body", label: "Weight" }],
+]);
+
+// The laptop recipe's fields (what its notes and bounds name) by the column each comes
+// from, so that a note or an error points at the field the user typed in.
+const LAPTOP_FIELD_COLUMNS = new Map([
+  ["company", "Company"],
+  ["type", "TypeName"],
+  ["os", "OpSys"],
+  ["inches", "Inches"],
+  ["touchscreen", "ScreenResolution"],
+  ["ips", "ScreenResolution"],
+  ["ppi", "ScreenResolution"],
+  ["cpu_ghz", "Cpu"],
+  ["cpu_generation", "Cpu"],
+  ["cpu_family", "Cpu"],
+  ["cpu_class", "Cpu"],
+  ["gpu_line", "Gpu"],
+  ["ram_gb", "Ram"],
+  ["log2_ram_gb", "Ram"],
+  ["ssd_gb", "Memory"],
+  ["log2_ssd_gb", "Memory"],
+  ["hdd_gb", "Memory"],
+  ["flash_gb", "Memory"],
+  ["hybrid_gb", "Memory"],
+  ["weight_kg", "Weight"],
+]);
 
 /** The form's fieldsets: [{legend, fields}], each field a RawField with a label. */
 function groupFields(spec, fields) {
@@ -175,7 +249,7 @@ function groupFields(spec, fields) {
   const groups = new Map(LAPTOP_GROUPS.map((group) => [group.id, { ...group, fields: [] }]));
   const other = { legend: "More", fields: [] };
   for (const field of fields) {
-    const known = LAPTOP_COLUMNS[field.name];
+    const known = LAPTOP_COLUMNS.get(field.name);
     (groups.get(known?.group) ?? other).fields.push({ ...field, label: known?.label ?? field.name });
   }
   return [...groups.values(), other].filter((group) => group.fields.length > 0);
@@ -189,7 +263,9 @@ const state = {
   keyBits: SMALLEST_KEY_BITS,
   maxKeyBits: LARGEST_KEY_BITS,
   token: null,
-  fields: new Map(), // the form's RawFields by column name
+  fields: new Map(), // the form's RawFields by column name, each with its label
+  controls: new Map(), // the form's controls by column name
+  limits: DEFAULT_LIMITS, // what one query may hold (GET /v1/limits)
   keyPair: null, // a promise of the key pair: the stored one, or one made once
   restoring: null, // the stored key's loading, started with the page, until keyPair takes it
   keyNote: "", // why the stored key was not used, shown with the next key
@@ -236,14 +312,16 @@ function requestHeaders(extra = {}) {
 }
 
 async function refusal(response) {
-  // The service answers every refusal as {"error": {"code", "message"}}.
+  // The service answers every refusal as {"error": {"code", "message"}}, read as strictly
+  // as any other document of the service's; only strings are taken from it.
   let code = "http_error";
   let message = `the service answered ${response.status} ${response.statusText}`;
   try {
-    const body = await response.json();
-    code = body?.error?.code ?? code;
-    message = body?.error?.message ?? message;
-  } catch {
+    const body = await library.parseJson(new Uint8Array(await response.arrayBuffer()));
+    if (typeof body?.error?.code === "string") code = body.error.code;
+    if (typeof body?.error?.message === "string") message = body.error.message;
+  } catch (error) {
+    if (error instanceof LibraryError) throw error;
     // Not JSON: the status line says enough.
   }
   return new ServiceError(response.status, code, message);
@@ -268,18 +346,22 @@ async function request(path, options) {
 async function getJson(path) {
   const response = await request(path, { headers: requestHeaders() });
   if (!response.ok) throw await refusal(response);
-  return response.json();
+  return library.parseJson(new Uint8Array(await response.arrayBuffer()));
 }
 
 function renderForm(spec, fields) {
   const container = element("fields");
   container.replaceChildren();
-  state.fields = new Map(fields.map((field) => [field.name, field]));
+  state.fields = new Map();
+  state.controls = new Map();
   let index = 0;
   for (const group of groupFields(spec, fields)) {
     const fieldset = make("fieldset", {}, make("legend", {}, group.legend));
     for (const field of group.fields) {
-      fieldset.append(renderField(field, `field-${index}`));
+      const wrapper = renderField(field, `field-${index}`);
+      state.fields.set(field.name, field);
+      state.controls.set(field.name, wrapper.querySelector("[data-column]"));
+      fieldset.append(wrapper);
       index += 1;
     }
     container.append(fieldset);
@@ -323,20 +405,182 @@ function renderField(field, id) {
     }
   }
   control.required = !field.optional;
-  if (hintId) control.setAttribute("aria-describedby", hintId);
+  // The note says what became of the value at the last pricing (filled in, unusual, not a
+  // known category) or what is wrong with it; empty until then.
+  const noteId = `${id}-note`;
+  control.setAttribute("aria-describedby", [hintId, noteId].filter(Boolean).join(" "));
   wrapper.append(control);
   if (hintId) wrapper.append(make("p", { id: hintId, class: "hint" }, hint));
+  wrapper.append(make("p", { id: noteId, class: "field-note", hidden: true }));
   return wrapper;
 }
 
-/** The raw cells the form holds, by column name, as the recipe reads them from a CSV row. */
+/** The column a name in the recipe's notes or errors comes from: a column, or a field. */
+function columnOf(name) {
+  if (state.fields.has(name)) return name;
+  if (LAPTOP_FIELD_COLUMNS.has(name) && state.spec?.recipe?.name === "laptops") {
+    return LAPTOP_FIELD_COLUMNS.get(name);
+  }
+  // A generic recipe's derived fields are named "column:part" ("when:year", "size:missing").
+  let found = null;
+  for (const column of state.fields.keys()) {
+    if (name.startsWith(`${column}:`) && column.length > (found?.length ?? -1)) found = column;
+  }
+  return found;
+}
+
+/** How the form names a column or field: the label the user sees next to it. */
+function labelOf(name) {
+  const column = columnOf(name);
+  return column === null ? name : state.fields.get(column).label;
+}
+
+/** Clear every field's note and invalid mark, as a new pricing starts. */
+function clearFieldNotes() {
+  for (const control of state.controls.values()) {
+    control.removeAttribute("aria-invalid");
+    const note = element(`${control.id}-note`);
+    note.textContent = "";
+    note.hidden = true;
+  }
+  element("row-notes").replaceChildren();
+}
+
+/** Put a note under the field of `name`; `invalid` marks the field's value as not taken. */
+function noteField(name, text, { invalid = false } = {}) {
+  const column = columnOf(name);
+  const control = column === null ? null : state.controls.get(column);
+  if (!control) return null;
+  const note = element(`${control.id}-note`);
+  note.textContent = note.textContent ? `${note.textContent} ${text}` : text;
+  note.hidden = false;
+  if (invalid) control.setAttribute("aria-invalid", "true");
+  return control;
+}
+
+/**
+ * The raw cells the form holds, by column name, as the recipe reads them from a CSV row.
+ * An object without a prototype: a column named "__proto__" or "constructor" is a key
+ * like any other.
+ */
 async function readRow() {
-  const row = {};
-  for (const control of element("fields").querySelectorAll("[data-column]")) {
-    const field = state.fields.get(control.dataset.column);
-    row[control.dataset.column] = await library.cellText(field, control.value);
+  const row = Object.create(null);
+  for (const [column, control] of state.controls) {
+    row[column] = await library.cellText(state.fields.get(column), control.value);
   }
   return row;
+}
+
+/**
+ * What became of the row's cells on the way to model inputs, as the command line reports
+ * it: one line per column filled in, with an unusual value, or with a category the spec
+ * does not list. Each is also put under its field.
+ */
+async function reportEncoding(spec, { filled, unusual, unseen }) {
+  const lines = [];
+  const unusualColumns = new Set(Object.keys(unusual));
+  for (const column of unusualColumns) {
+    const text = `unusual value ${await library.quoted(unusual[column])} treated as missing`;
+    const filledToo = filled.includes(column) ? ", filled in as the spec says" : "";
+    lines.push(`${labelOf(column)}: ${text}${filledToo}`);
+    noteField(column, `Not used: ${text}${filledToo}.`, { invalid: true });
+  }
+  for (const column of filled) {
+    if (unusualColumns.has(column)) continue;
+    lines.push(`${labelOf(column)}: missing value filled in as the spec says`);
+    noteField(column, "Left empty: filled in as the spec says.");
+  }
+  for (const [field, category] of Object.entries(unseen)) {
+    const other = spec.categorical.find((item) => item.name === field)?.other === true;
+    const encoded = other ? "'other'" : "no category";
+    const text = `${await library.quoted(category)} is not a category the model knows; encoded as ${encoded}`;
+    lines.push(`${labelOf(field)}: ${text}`);
+    noteField(field, `${capitalised(text)}.`);
+  }
+  const notes = element("row-notes");
+  notes.replaceChildren();
+  if (lines.length > 0) {
+    const list = make("ul", {});
+    for (const line of lines) list.append(make("li", {}, line));
+    notes.append(make("p", {}, "Priced as the model reads this row:"), list);
+  }
+  return lines;
+}
+
+/** A problem with the row's values, in the words the form uses, its field marked. */
+class RowProblem extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "RowProblem";
+  }
+}
+
+/** recipes.js's RowError, told by the field the user sees: that field is marked and focused. */
+function rowProblem(error) {
+  const name = String(error.column);
+  const control = noteField(name, `${capitalised(error.problem)}.`, { invalid: true });
+  control?.focus();
+  return new RowProblem(`${labelOf(name)}: ${error.problem}`);
+}
+
+/**
+ * The cost and size of a one-row query under a key of `bits` bits, against what the
+ * service accepts (as ppml's command-line client checks them before encrypting anything),
+ * and the page's own ceiling on inputs. Null if it fits, else why not.
+ */
+function queryRefusedBefore(spec, bits) {
+  const features = spec.features.length;
+  if (features > MAX_PAGE_INPUTS) {
+    return (
+      `the model takes ${features.toLocaleString()} inputs; this page encrypts at most ` +
+      `${MAX_PAGE_INPUTS.toLocaleString()} for one row`
+    );
+  }
+  const limits = state.limits;
+  const { cost, body } = limits;
+  const scale = bits / cost.reference_key_bits;
+  const units = Math.ceil(
+    cost.scores * (features * scale ** 2 + cost.mask_units * scale ** 3) +
+      cost.key_units * scale ** 3,
+  );
+  if (units > limits.max_request_cost) {
+    return `a query of ${features} inputs costs ${units} units; the service takes at most ${limits.max_request_cost}`;
+  }
+  const text = 4 * Math.ceil(Math.ceil((2 * bits) / 8) / 3);
+  // The header holds the public key: its modulus and the proof's 11 values, in hex.
+  const header = 12 * Math.ceil(bits / 4) + 4096;
+  const bytes =
+    header +
+    features * (text + body.ciphertext_overhead_bytes) +
+    body.block_overhead_bytes +
+    body.query_overhead_bytes;
+  if (bytes > limits.max_body_bytes) {
+    return `a query of ${features} inputs takes about ${bytes} bytes; the service takes at most ${limits.max_body_bytes}`;
+  }
+  return null;
+}
+
+/** The service's published limits (GET /v1/limits), a default for each one it lacks. */
+function usableLimits(published) {
+  const whole = (value) => Number.isSafeInteger(value) && value >= 0;
+  const top = (name) => (whole(published?.[name]) ? published[name] : DEFAULT_LIMITS[name]);
+  const pick = (section, name) =>
+    whole(published?.[section]?.[name]) ? published[section][name] : DEFAULT_LIMITS[section][name];
+  return {
+    max_request_cost: top("max_request_cost"),
+    max_body_bytes: top("max_body_bytes"),
+    cost: {
+      scores: Math.max(1, pick("cost", "scores")),
+      reference_key_bits: Math.max(1, pick("cost", "reference_key_bits")),
+      mask_units: pick("cost", "mask_units"),
+      key_units: pick("cost", "key_units"),
+    },
+    body: {
+      ciphertext_overhead_bytes: pick("body", "ciphertext_overhead_bytes"),
+      block_overhead_bytes: pick("body", "block_overhead_bytes"),
+      query_overhead_bytes: pick("body", "query_overhead_bytes"),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,16 +672,25 @@ async function loadStoredKey() {
 }
 
 async function makeKeyPair() {
+  let shown = -1;
   const progress = (fraction) => {
     if (typeof fraction === "number" && fraction >= 0 && fraction <= 1) {
+      // Called for every prime candidate: the page is only touched when the percentage moves.
       const percent = Math.round(fraction * 100);
+      if (percent === shown) return;
+      shown = percent;
       setStatus(`Making a ${state.keyBits}-bit key pair in this browser… ${percent}%`);
+      const bar = element("key-progress");
+      if (bar) bar.value = fraction;
     }
   };
   setStatus(`Making a ${state.keyBits}-bit key pair in this browser…`);
-  showKeyStatus(`Making a ${state.keyBits}-bit key pair…`, "making");
-  const hex = await library.generateKeyPair(state.keyBits, progress);
-  const keys = await library.keyPairFromHex(hex);
+  const bar = make("progress", { id: "key-progress", max: 1, value: 0, "aria-label": "Key pair" });
+  showKeyStatus(`Making a ${state.keyBits}-bit key pair… `, "making", bar);
+  // Made here, on the page's thread, by keys.js as the HTML pins it: no worker, whose code
+  // the browser would run unchecked. The search gives the browser its turn every few ms.
+  const keys = await library.generateKeyPair(state.keyBits, progress);
+  const hex = await library.keyPairToHex(keys);
   let kept = false;
   try {
     await storedKey.write(hex);
@@ -563,29 +816,7 @@ function asBytes(data) {
   throw new TypeError("a query or result must be bytes or text");
 }
 
-const hex = (bytes) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ");
-
-function base64Prefix(text, count) {
-  // Enough base64 characters for `count` bytes; a ciphertext's text is the big-endian integer.
-  const chars = Math.ceil(count / 3) * 4;
-  const binary = atob(text.slice(0, chars));
-  return Uint8Array.from(binary.slice(0, count), (char) => char.charCodeAt(0));
-}
-
-/** What the query holds, for the disclosure: its header's members and its ciphertexts. */
-function describeQuery(bytes) {
-  if (bytes[0] !== "{".charCodeAt(0)) return { binary: true, ciphertexts: [] };
-  const lines = new TextDecoder().decode(bytes).split("\n").filter((line) => line.length > 0);
-  const header = JSON.parse(lines[0]);
-  const ciphertexts = [];
-  for (const line of lines.slice(1)) {
-    const record = JSON.parse(line);
-    if (Array.isArray(record.ciphertexts)) ciphertexts.push(...record.ciphertexts);
-  }
-  return { binary: false, header, ciphertexts };
-}
-
-function showSent(queryBytes, resultBytes) {
+async function showSent(queryBytes, resultBytes) {
   const body = element("sent-body");
   body.replaceChildren();
   body.append(
@@ -598,14 +829,16 @@ function showSent(queryBytes, resultBytes) {
   );
   let query;
   try {
-    query = describeQuery(queryBytes);
-  } catch {
-    query = { binary: true, ciphertexts: [] };
+    query = await library.describeQuery(queryBytes);
+  } catch (error) {
+    if (error instanceof LibraryError) throw error;
+    query = null;
   }
-  if (query.binary) {
+  if (query === null) {
+    const first = await library.spacedHex(queryBytes.slice(0, BYTES_SHOWN * 2));
     body.append(
       make("p", {}, `The query's first ${BYTES_SHOWN * 2} bytes (hex):`),
-      make("p", { class: "bytes" }, make("code", {}, hex(queryBytes.slice(0, BYTES_SHOWN * 2)))),
+      make("p", { class: "bytes" }, make("code", {}, first)),
     );
     return;
   }
@@ -621,31 +854,54 @@ function showSent(queryBytes, resultBytes) {
     ),
   );
   const list = make("ol", { class: "bytes" });
-  for (const text of query.ciphertexts.slice(0, CIPHERTEXTS_SHOWN)) {
-    let prefix;
-    try {
-      prefix = hex(base64Prefix(text, BYTES_SHOWN));
-    } catch {
-      prefix = text.slice(0, BYTES_SHOWN * 2);
-    }
-    const size = Math.floor((text.length * 3) / 4) - (text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0);
-    list.append(make("li", {}, make("code", {}, `${prefix} …`), ` (${size} bytes)`));
+  for (const ciphertext of query.ciphertexts.slice(0, CIPHERTEXTS_SHOWN)) {
+    const prefix = await library.spacedHex(ciphertext.slice(0, BYTES_SHOWN));
+    list.append(make("li", {}, make("code", {}, `${prefix} …`), ` (${ciphertext.length} bytes)`));
   }
   body.append(make("p", {}, `The first bytes of the first ${Math.min(CIPHERTEXTS_SHOWN, query.ciphertexts.length)} ciphertexts:`), list);
 }
 
-function formatCell(text) {
-  // Cells come as ppml writes them (a float's shortest repr, or a class label).
+/** A number as ppml writes it (a float's shortest repr), or null for any other text. */
+function numberIn(text) {
+  // Only decimal notation: Number() would also read "0x10", "0b1" or "Infinity".
+  if (!/^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(text)) return null;
   const number = Number(text);
-  if (text === "" || !Number.isFinite(number)) return text;
-  return number.toLocaleString(undefined, { maximumFractionDigits: 2, minimumFractionDigits: 2 });
+  return Number.isFinite(number) ? number : null;
+}
+
+const fixed = (number, digits) =>
+  number.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/**
+ * A cell of the prediction for people: a class label exactly as the model names it, a
+ * probability as a percentage with two decimals (tiny and near-certain ones said so rather
+ * than rounded to 0 or 100), a regression's number with two decimals.
+ */
+function formatCell(spec, column, text) {
+  const classification = spec.output?.task === "classification";
+  if (classification && column === "prediction") return text;
+  const number = numberIn(text);
+  if (number === null) return text;
+  if (classification && column.startsWith("proba_")) {
+    const percent = number * 100;
+    if (percent > 0 && percent < 0.01) return "< 0.01%";
+    if (percent < 100 && percent > 99.99) return "> 99.99%";
+    return `${fixed(percent, 2)}%`;
+  }
+  if (classification) return number.toLocaleString(undefined, { maximumSignificantDigits: 6 });
+  return fixed(number, 2);
 }
 
 function columnLabel(spec, column) {
-  // A regression's one column is "prediction" in ppml's CSV; people read the target's name.
   const output = spec.output ?? {};
+  // A regression's one column is "prediction" in ppml's CSV; people read the target's name.
   if (output.task === "regression" && column === "prediction" && output.targets?.length === 1) {
     return `Predicted ${output.targets[0]}`;
+  }
+  if (output.task === "classification") {
+    if (column === "prediction") return "Predicted class";
+    if (column.startsWith("proba_")) return `Probability of ${column.slice("proba_".length)}`;
+    if (column.startsWith("score_")) return `Score of ${column.slice("score_".length)}`;
   }
   return column;
 }
@@ -666,7 +922,7 @@ function showPrediction(spec, { columns, rows }) {
         make(
           "strong",
           { class: "price", "data-value": value, id: index === 0 ? "price" : undefined },
-          formatCell(value),
+          formatCell(spec, columns[index] ?? "prediction", value),
         ),
       ),
     );
@@ -686,15 +942,27 @@ async function priceIt(event) {
   event.preventDefault();
   if (state.busy) return;
   showProblem("");
+  clearFieldNotes();
   setBusy(true);
   try {
     const spec = state.spec;
     const row = await readRow();
-    const inputs = await library.modelInputs(spec, row);
+    let encoded;
+    try {
+      encoded = await library.encodeRow(spec, row);
+    } catch (error) {
+      throw error?.name === "RowError" ? rowProblem(error) : error;
+    }
+    // Said before anything is sent, so that nobody reads a price for a row they did not type.
+    await reportEncoding(spec, encoded);
     const keys = await keyPair();
+    const tooBig = queryRefusedBefore(spec, keys.bits);
+    if (tooBig !== null) throw new TooLargeError(tooBig);
     setStatus("Encrypting the model inputs in this tab…");
-    const queryBytes = asBytes(await library.encryptQuery(keys, spec, [inputs]));
-    showSent(queryBytes, null);
+    const queryBytes = asBytes(
+      await library.encryptQuery(keys, spec, [encoded.inputs], encryptionProgress()),
+    );
+    await showSent(queryBytes, null);
     setStatus("Sending the encrypted query; the service computes on ciphertexts…");
     const response = await request(API.predict, {
       method: "POST",
@@ -703,7 +971,7 @@ async function priceIt(event) {
     });
     if (!response.ok) throw await refusal(response);
     const resultBytes = new Uint8Array(await response.arrayBuffer());
-    showSent(queryBytes, resultBytes);
+    await showSent(queryBytes, resultBytes);
     setStatus("Decrypting the answer in this tab…");
     showPrediction(spec, await library.decryptResult(keys, spec, queryBytes, resultBytes));
     setStatus("Done. Change a field and press Price it again to price another laptop.");
@@ -715,9 +983,51 @@ async function priceIt(event) {
   }
 }
 
+/** A query this page does not encrypt: more inputs than it, or the service, takes. */
+class TooLargeError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "TooLargeError";
+  }
+}
+
+/**
+ * What encryption awaits after each ciphertext: the progress in the status line, and the
+ * browser's turn every few milliseconds, so that a large query does not freeze the tab.
+ */
+function encryptionProgress() {
+  let sliceEnd = performance.now() + ENCRYPTION_SLICE_MS;
+  let shown = -1;
+  return async (done, total) => {
+    const percent = Math.floor((done / total) * 100);
+    if (percent !== shown) {
+      shown = percent;
+      setStatus(`Encrypting the model inputs in this tab… ${percent}%`);
+    }
+    if (performance.now() >= sliceEnd) {
+      await library.nextTask();
+      sliceEnd = performance.now() + ENCRYPTION_SLICE_MS;
+    }
+  };
+}
+
+// After a refusal, a try with other values is itself a message: the page refuses some
+// values (outside the spec's bounds, which the service wrote) before sending anything, so
+// whether a query arrives tells the service something about the values tried.
+const RETRY_WARNING =
+  "Trying again with other values tells the service something about them: this page " +
+  "refuses some values (those outside the ranges of the service's feature spec) before " +
+  "sending anything, so the service sees which tries lead to a query.";
+
 function describeError(error) {
-  if (error instanceof ServiceError) return `The service refused the query: ${error.message}`;
+  if (error instanceof ServiceError) {
+    return `The service refused the query: ${error.message}. ${RETRY_WARNING}`;
+  }
   if (error instanceof UnreachableError) return `The price is unknown: ${error.message}.`;
+  if (error instanceof RowProblem) return `Nothing was sent. ${error.message}`;
+  if (error instanceof TooLargeError) {
+    return `Nothing was sent: ${error.message}. The service's feature spec asks for more than a laptop's specifications.`;
+  }
   return `This tab could not price the laptop: ${error?.message ?? error}`;
 }
 
@@ -747,8 +1057,10 @@ async function loadSpec() {
     const limits = await getJson(API.limits);
     state.keyBits = Math.max(SMALLEST_KEY_BITS, Number(limits.min_key_bits) || 0);
     state.maxKeyBits = Math.max(state.keyBits, Number(limits.max_key_bits) || LARGEST_KEY_BITS);
+    state.limits = usableLimits(limits);
   } catch {
-    // An older service without /v1/limits: the smallest key it can accept is used.
+    // An older service without /v1/limits: the smallest key it can accept is used, and
+    // queries are held to a default ppml serve's limits.
   }
   state.spec = spec;
   element("token-form").hidden = true;

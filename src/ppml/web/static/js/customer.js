@@ -104,11 +104,19 @@ function specEncoding(spec) {
  * @param {object} publicKey a key pair of keys.js, {n, hS, document}, or a public key document
  * @param {object} spec the feature spec document
  * @param {number[][]} rowsOfInputs
- * @param {{binary?: boolean, pack?: boolean, queryId?: string}} [options]
+ * @param {{binary?: boolean, pack?: boolean, queryId?: string,
+ *   onCiphertext?: (done: number, total: number) => (Promise<void> | void)}} [options]
+ *   onCiphertext is awaited after each ciphertext: a page yields to the browser there, so that a
+ *   large query does not freeze its tab.
  * @returns {Promise<{query: Uint8Array, queryId: string, sha256: string, rows: number,
  *   layout: {slots: number, slotBits: number}, blocks: number}>}
  */
-export async function encryptQuery(publicKey, spec, rowsOfInputs, { binary = false, pack = true, queryId } = {}) {
+export async function encryptQuery(
+  publicKey,
+  spec,
+  rowsOfInputs,
+  { binary = false, pack = true, queryId, onCiphertext } = {},
+) {
   const key = resolvePublicKey(publicKey);
   const { fracBits, slotBits } = specEncoding(spec);
   if (slotBits === null || slotBits === undefined) {
@@ -137,7 +145,13 @@ export async function encryptQuery(publicKey, spec, rowsOfInputs, { binary = fal
       }
       throw error;
     }
-    const ciphertexts = packed.map((value) => encryptWithMask(key.n, mod(value, key.n), masks.mask()));
+    const ciphertexts = [];
+    for (const value of packed) {
+      ciphertexts.push(encryptWithMask(key.n, mod(value, key.n), masks.mask()));
+      if (onCiphertext !== undefined) {
+        await onCiphertext(blocks.length * features + ciphertexts.length, blockCount * features);
+      }
+    }
     blocks.push({ rows: rows.length, ciphertexts });
   }
   const header = queryHeaderDocument({

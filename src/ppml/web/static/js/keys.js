@@ -164,6 +164,11 @@ export function proofChallenges(n) {
  * @returns {bigint[]} sigma_1..sigma_11
  */
 export function proveModulus(p, q) {
+  return Array.from({ length: PROOF_ROUNDS }, (_, index) => proofRoot(p, q, index + 1));
+}
+
+// sigma_i of proveModulus, its checks made for every round (they cost nothing beside it).
+function proofRoot(p, q, round) {
   requireBigInt(p, "p");
   requireBigInt(q, "q");
   if (p === q || p < 3n || q < 3n || p % 2n === 0n || q % 2n === 0n) {
@@ -173,14 +178,10 @@ export function proveModulus(p, q) {
   if (gcd(n, (p - 1n) * (q - 1n)) !== 1n) {
     throw new InvalidKeyError("gcd(n, (p-1)(q-1)) is not 1: this modulus has no Paillier-N proof");
   }
-  const exponentP = modInverse(n, p - 1n);
-  const exponentQ = modInverse(n, q - 1n);
-  const qInverseModP = modInverse(q, p);
-  return proofChallenges(n).map((rho) => {
-    const rootP = modPow(rho, exponentP, p);
-    const rootQ = modPow(rho, exponentQ, q);
-    return rootQ + q * mod((rootP - rootQ) * qInverseModP, p);
-  });
+  const rho = proofChallenge(n, round);
+  const rootP = modPow(rho, modInverse(n, p - 1n), p);
+  const rootQ = modPow(rho, modInverse(n, q - 1n), q);
+  return rootQ + q * mod((rootP - rootQ) * modInverse(q, p), p);
 }
 
 // The odd primes below alpha, for the proof's trial division.
@@ -293,15 +294,34 @@ export function keyPairFromFactors(p, q, { randomness = "djn" } = {}) {
 }
 
 // A uniform prime of exactly `bits` bits with its two top bits set (so that the product of
-// two has exactly 2 * bits bits), drawn afresh for every candidate as ppml does.
-// isProbablePrime divides by small primes before any Miller-Rabin round.
-function randomPrime(bits, reportCandidate) {
+// two has exactly 2 * bits bits), drawn afresh for every candidate as ppml does. A generator:
+// it yields after each candidate and after each Miller-Rabin round of a likely prime, the
+// points where a caller on a page's thread may give the browser its turn.
+// isProbablePrime divides by small primes before any round; its rounds draw independent
+// random bases, so 50 calls of one round bound the error exactly as one call of 50 does.
+function* searchPrime(bits, reportCandidate) {
   const topBits = 3n << BigInt(bits - 2);
   for (let candidates = 1; ; candidates++) {
     const candidate = randomBits(bits) | topBits | 1n;
     reportCandidate(candidates);
-    if (isProbablePrime(candidate, MILLER_RABIN_ROUNDS)) return candidate;
+    let passed = 0;
+    while (passed < MILLER_RABIN_ROUNDS && isProbablePrime(candidate, 1)) {
+      passed += 1;
+      yield;
+    }
+    if (passed === MILLER_RABIN_ROUNDS) return candidate;
+    if (passed === 0) yield;
   }
+}
+
+// The modulus proof's 11 roots, one round per step (see proveModulus).
+function* searchProof(p, q) {
+  const sigma = [];
+  for (let round = 1; round <= PROOF_ROUNDS; round++) {
+    sigma.push(proofRoot(p, q, round));
+    yield;
+  }
+  return sigma;
 }
 
 /**
@@ -321,12 +341,61 @@ function searchShare(bits, candidates) {
   return 1 - Math.exp(-candidates / ((bits * Math.LN2) / 2));
 }
 
+function checkKeySize(bits, insecureTestKey) {
+  if (!Number.isInteger(bits) || bits % 2 !== 0) {
+    throw new InsecureKeyError("the key size must be an even number of bits");
+  }
+  if (!insecureTestKey && (bits < MIN_KEY_BITS || bits > MAX_KEY_BITS)) {
+    throw new InsecureKeyError(
+      `Paillier keys have ${MIN_KEY_BITS} to ${MAX_KEY_BITS} bits; ${bits} bits is refused`,
+    );
+  }
+  if (bits < SMALLEST_TEST_KEY_BITS) {
+    throw new InsecureKeyError(`even test keys need at least ${SMALLEST_TEST_KEY_BITS} bits`);
+  }
+}
+
+// The one key search, as a generator that yields between steps of a few milliseconds (a
+// candidate, a Miller-Rabin round, a round of the proof) and returns the key pair.
+// generateKeyPair runs it straight through; generateKeyPairAsync gives the browser its turn
+// between slices of it, so that a page can make a key on its own thread, from its own
+// integrity-pinned modules, and stay responsive.
+function* searchKeyPair(bits, { onProgress, randomness, insecureTestKey }) {
+  checkRandomness(randomness);
+  checkKeySize(bits, insecureTestKey);
+  const half = bits / 2;
+  // Fermat's method factors n quickly when p and q share their top half-100 bits.
+  const minDistance = 1n << BigInt(Math.max(half - 100, 0));
+  for (let attempt = 1; ; attempt++) {
+    // The two searches take about 45% of the time each, the proof the remaining 10%.
+    const reporter = (phase, start) => (candidates) => {
+      const fraction = start + 0.45 * searchShare(half, candidates);
+      onProgress({ phase, bits, attempt, candidates, fraction });
+    };
+    const p = yield* searchPrime(half, reporter("p", 0));
+    const q = yield* searchPrime(half, reporter("q", 0.45));
+    const distance = p > q ? p - q : q - p;
+    // Primes of equal size never share a factor with the other's p - 1, but checking is cheap.
+    if (distance <= minDistance || gcd(p * q, (p - 1n) * (q - 1n)) !== 1n) continue;
+    onProgress({ phase: "proof", bits, attempt, fraction: 0.9 });
+    const [small, large] = p < q ? [p, q] : [q, p];
+    const sigma = yield* searchProof(small, large);
+    const keyPair = assembleKeyPair(small, large, randomness, sigma);
+    if (keyPair.bits !== bits) {
+      // Cannot happen: the two top bits of p and q fix the length of n.
+      throw new InvalidKeyError(`generated a ${keyPair.bits}-bit modulus instead of ${bits} bits`);
+    }
+    onProgress({ phase: "done", bits, attempt, fraction: 1 });
+    return keyPair;
+  }
+}
+
 /**
  * Generate a key pair whose modulus has exactly `bits` bits, as ppml's generate_keypair does:
  * p and q are independent uniform primes of bits/2 bits with their two top bits set, from
  * crypto.getRandomValues, redrawn while |p - q| <= 2^(bits/2 - 100) (FIPS 186-5), and the
- * pair carries its modulus proof. Synchronous and CPU-bound: run it in a worker
- * (keygen.worker.js) in a page.
+ * pair carries its modulus proof. Synchronous and CPU-bound (seconds for 2048 bits): in a
+ * page, use generateKeyPairAsync, which runs the same search in slices.
  *
  * @param {number} [bits] an even key size, 2048 to 4096 (default 3072)
  * @param {{
@@ -341,40 +410,74 @@ export function generateKeyPair(
   bits = DEFAULT_KEY_BITS,
   { onProgress = () => {}, randomness = "djn", insecureTestKey = false } = {},
 ) {
-  checkRandomness(randomness);
-  if (!Number.isInteger(bits) || bits % 2 !== 0) {
-    throw new InsecureKeyError("the key size must be an even number of bits");
+  const search = searchKeyPair(bits, { onProgress, randomness, insecureTestKey });
+  for (;;) {
+    const step = search.next();
+    if (step.done) return step.value;
   }
-  if (!insecureTestKey && (bits < MIN_KEY_BITS || bits > MAX_KEY_BITS)) {
-    throw new InsecureKeyError(
-      `Paillier keys have ${MIN_KEY_BITS} to ${MAX_KEY_BITS} bits; ${bits} bits is refused`,
-    );
-  }
-  if (bits < SMALLEST_TEST_KEY_BITS) {
-    throw new InsecureKeyError(`even test keys need at least ${SMALLEST_TEST_KEY_BITS} bits`);
-  }
-  const half = bits / 2;
-  // Fermat's method factors n quickly when p and q share their top half-100 bits.
-  const minDistance = 1n << BigInt(Math.max(half - 100, 0));
-  for (let attempt = 1; ; attempt++) {
-    // The two searches take about 45% of the time each, the proof the remaining 10%.
-    const reporter = (phase, start) => (candidates) => {
-      const fraction = start + 0.45 * searchShare(half, candidates);
-      onProgress({ phase, bits, attempt, candidates, fraction });
-    };
-    const p = randomPrime(half, reporter("p", 0));
-    const q = randomPrime(half, reporter("q", 0.45));
-    const distance = p > q ? p - q : q - p;
-    // Primes of equal size never share a factor with the other's p - 1, but checking is cheap.
-    if (distance <= minDistance || gcd(p * q, (p - 1n) * (q - 1n)) !== 1n) continue;
-    onProgress({ phase: "proof", bits, attempt, fraction: 0.9 });
-    const keyPair = assembleKeyPair(p, q, randomness);
-    if (keyPair.bits !== bits) {
-      // Cannot happen: the two top bits of p and q fix the length of n.
-      throw new InvalidKeyError(`generated a ${keyPair.bits}-bit modulus instead of ${bits} bits`);
+}
+
+/** How long a slice of generateKeyPairAsync runs before giving the browser its turn, in ms. */
+export const SLICE_MS = 8;
+
+/**
+ * A promise settled in a later task: what is queued meanwhile (input, rendering, timers)
+ * runs first. A MessageChannel message rather than setTimeout(0), which browsers delay by
+ * at least 4 ms once such timeouts nest.
+ */
+export function nextTask() {
+  return new Promise((resolve) => {
+    if (typeof MessageChannel === "undefined") {
+      setTimeout(resolve, 0);
+      return;
     }
-    onProgress({ phase: "done", bits, attempt, fraction: 1 });
-    return keyPair;
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
+/**
+ * generateKeyPair's search, run in slices of about SLICE_MS milliseconds with a new task
+ * between them, so that a page can make a key on its own thread and stay responsive.
+ * The longest step is one Miller-Rabin round or one round of the proof.
+ *
+ * @param {number} [bits] as for generateKeyPair
+ * @param {{
+ *   onProgress?: (progress: KeyGenerationProgress) => void,
+ *   randomness?: "djn"|"standard",
+ *   insecureTestKey?: boolean,
+ *   signal?: AbortSignal,
+ *   sliceMs?: number,
+ * }} [options] as for generateKeyPair; an aborted signal stops the search at the next step
+ *   with its reason
+ * @returns {Promise<KeyPair>}
+ */
+export async function generateKeyPairAsync(
+  bits = DEFAULT_KEY_BITS,
+  {
+    onProgress = () => {},
+    randomness = "djn",
+    insecureTestKey = false,
+    signal = undefined,
+    sliceMs = SLICE_MS,
+  } = {},
+) {
+  const clock = globalThis.performance ?? Date;
+  signal?.throwIfAborted();
+  const search = searchKeyPair(bits, { onProgress, randomness, insecureTestKey });
+  for (;;) {
+    const sliceEnd = clock.now() + sliceMs;
+    for (;;) {
+      const step = search.next();
+      if (step.done) return step.value;
+      if (clock.now() >= sliceEnd) break;
+    }
+    await nextTask();
+    signal?.throwIfAborted();
   }
 }
 

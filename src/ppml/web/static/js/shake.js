@@ -3,7 +3,7 @@
 // (keys.js), a feature spec (spec.js) and the exact bytes of a query (wire.js). Every module
 // hashes with these, synchronously on purpose: Web Crypto has no SHAKE at all, and its
 // SHA-256 is asynchronous and missing outside secure contexts (a page served over plain http
-// from another host than localhost), while key generation runs start to finish in a worker.
+// from another host than localhost), and key generation hashes between its slices of work.
 
 // ---------------------------------------------------------------------------------------
 // Keccak-f[1600]. A lane is 64 bits; JavaScript has no fast 64-bit integers, so each lane

@@ -826,3 +826,37 @@ def test_a_column_named_proto_is_priced(generic: Generic, browser: sync_api.Brow
         price(page, 1)
         assert "could not price" not in page.locator("#problem").inner_text()
         assert [r for r in requests if r.method == "POST"]
+
+
+MARKUP = '<img src="x" onerror="document.title=\'run\'">'
+
+
+def test_markup_from_the_spec_or_a_refusal_is_shown_as_text(
+    generic: Generic, browser: sync_api.BrowserContext
+) -> None:
+    """Categories and a refusal message that carry HTML are written as text: no element is
+    made of them and nothing of them runs."""
+    document = json.loads(json.dumps(generic.spec))
+    (colour,) = document["categorical"]
+    categories = [MARKUP, '"><script>document.title="run"</script>']
+    colour["categories"] = categories
+    colour["fill"] = categories[0]
+    document["features"] = ["size", *(f"colour={category}" for category in categories)]
+    message = json.dumps({"error": {"code": "invalid_query", "message": MARKUP}}).encode()
+    with page_on(browser, generic.url, spec_bytes(document)) as visit:
+        page = visit.page
+        title = page.title()
+        assert choices_of(page, "colour") == categories
+        page.route("**/v1/predict", refuse_with(message, status=400))
+        page.locator('[data-column="size"]').fill("4")
+        control = page.locator('[data-column="colour"]')
+        if control.evaluate("(c) => c.tagName") == "SELECT":
+            control.select_option(MARKUP)
+        else:
+            control.fill(MARKUP)
+        price(page, 1)
+        assert MARKUP in page.locator("#problem").inner_text()
+        assert page.locator("img, script:not([type=importmap]):not([src])").count() == 0
+        assert page.title() == title
+        # The browser reports the refused request itself; nothing else went wrong.
+        assert [p for p in visit.problems if "status of 400" not in p] == []

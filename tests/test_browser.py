@@ -860,3 +860,27 @@ def test_markup_from_the_spec_or_a_refusal_is_shown_as_text(
         assert page.title() == title
         # The browser reports the refused request itself; nothing else went wrong.
         assert [p for p in visit.problems if "status of 400" not in p] == []
+
+
+def test_a_second_tab_neither_replaces_nor_forgets_the_first_tabs_key(
+    service: Service, browser: sync_api.BrowserContext
+) -> None:
+    with page_on(browser, service.url) as earlier:
+        if stored_record(earlier.page) is not None:
+            forget_key(earlier.page)
+    with page_on(browser, service.url) as first, page_on(browser, service.url) as second:
+        # Both tabs were opened with nothing stored; the first to make a key keeps it.
+        kept = key_id_shown(first.page)
+        other = key_id_shown(second.page)
+        assert other != kept
+        assert (
+            "Another tab of this site stored its key first"
+            in second.page.locator("#key-status").inner_text()
+        )
+        record = stored_record(first.page)
+        assert isinstance(record, dict) and record["keyPair"]["keyId"] == kept
+        # Forgetting in the second tab forgets its own key, not the stored one.
+        second.page.get_by_role("button", name="Forget this key").click()
+        second.page.locator('#key-status[data-source="none"]').wait_for(timeout=LOAD_TIMEOUT_MS)
+        record = stored_record(first.page)
+        assert isinstance(record, dict) and record["keyPair"]["keyId"] == kept

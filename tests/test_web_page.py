@@ -403,3 +403,14 @@ def _wait_until_up(url: str) -> None:
         except httpx.HTTPError:
             assert time.monotonic() < give_up, f"{url} did not start"
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:1/?x=1", "ftp://host/", "host"])
+def test_page_hashes_refuse_what_is_not_a_service_address(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["page-hashes", "--url", url]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: {url}: give the service's address, such as https://host:port/\n"
+    )

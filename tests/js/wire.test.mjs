@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import "./setup.mjs";
-import { fromHex, toBytes } from "../../src/ppml/web/static/js/bigint.js";
+import { fromHex, modPow, toBytes } from "../../src/ppml/web/static/js/bigint.js";
 import {
   EncodingError, PlaintextOverflowError, decodeFixed, encodeFixed, layoutForKey, pack, packBlock,
   rawToSigned, signedToRaw, unmask, unpack,
@@ -386,4 +386,18 @@ test("encryption awaits onCiphertext after every ciphertext, with the count done
   });
   assert.equal(made.blocks, 2);
   assert.deepEqual(calls, Array.from({ length: 6 }, (_, i) => [i + 1, 6]));
+});
+
+test("a table made a row at a time is the table made at once", async () => {
+  let pauses = 0;
+  const sliced = await FixedBaseTable.build(KEY.hS, KEY.n * KEY.n, 64, async () => {
+    pauses += 1;
+  });
+  const whole = new FixedBaseTable(KEY.hS, KEY.n * KEY.n, 64);
+  assert.equal(pauses, 8);
+  assert.deepEqual(sliced.rows, whole.rows);
+  const source = await MaskSource.create(KEY.n, KEY.hS, 100, () => {});
+  assert.notEqual(source.table, null);
+  assert.equal(source.djnMask(12345n), modPow(KEY.hS, 12345n, KEY.n * KEY.n));
+  assert.equal((await MaskSource.create(KEY.n, KEY.hS, 3, () => {})).table, null);
 });

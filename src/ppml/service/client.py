@@ -25,6 +25,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -591,6 +592,12 @@ def check_served_page(url: str, *, timeout: float = 30.0) -> list[PageDifference
 
     published = page_hashes()
     base = url.rstrip("/")
+    try:
+        parts = urlsplit(base)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingError(f"{url}: give the service's address, such as https://host:port/")
     differences: list[PageDifference] = []
     try:
         with httpx.Client(base_url=base, timeout=timeout, follow_redirects=False) as client:
@@ -603,7 +610,7 @@ def check_served_page(url: str, *, timeout: float = 30.0) -> list[PageDifference
                 served = "missing" if body is None else sri(body)
                 if served != expected:
                     differences.append(PageDifference(f"/{path}", expected, served))
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise ServiceError(f"{base}: {error}") from None
     return differences
 

@@ -615,30 +615,75 @@ function openKeyDatabase() {
   });
 }
 
-/** Run one request on the key store; its result once the transaction has committed. */
-async function keyStore(mode, operation) {
-  const database = await openKeyDatabase();
-  try {
-    return await new Promise((resolve, reject) => {
-      const transaction = database.transaction(KEY_STORE, mode);
-      const request = operation(transaction.objectStore(KEY_STORE));
-      transaction.oncomplete = () => resolve(request.result);
-      transaction.onerror = () => reject(new KeyStorageError(transaction.error));
-      transaction.onabort = () => reject(new KeyStorageError(transaction.error ?? "aborted"));
-    });
-  } finally {
-    database.close();
-  }
+// Some browsers have left IndexedDB requests unanswered: the page then goes on without it.
+const KEY_STORAGE_TIMEOUT_MS = 5000;
+
+/** Run `operation(store, done)` in one transaction; what it passed to done() once the
+ * transaction has committed. Storage that does not answer in time counts as unavailable. */
+function keyStore(mode, operation) {
+  const work = (async () => {
+    const database = await openKeyDatabase();
+    try {
+      return await new Promise((resolve, reject) => {
+        const transaction = database.transaction(KEY_STORE, mode);
+        let outcome;
+        operation(transaction.objectStore(KEY_STORE), (value) => {
+          outcome = value;
+        });
+        transaction.oncomplete = () => resolve(outcome);
+        transaction.onerror = () => reject(new KeyStorageError(transaction.error));
+        transaction.onabort = () => reject(new KeyStorageError(transaction.error ?? "aborted"));
+      });
+    } finally {
+      database.close();
+    }
+  })();
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(
+      () => reject(new KeyStorageError(`no answer in ${KEY_STORAGE_TIMEOUT_MS / 1000} s`)),
+      KEY_STORAGE_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 const storedKey = {
-  read: () => keyStore("readonly", (store) => store.get(KEY_SLOT)),
-  write: (hex) => {
-    const record = { format: STORED_KEY_FORMAT, keyPair: hex, saved: new Date().toISOString() };
-    return keyStore("readwrite", (store) => store.put(record, KEY_SLOT));
-  },
-  remove: () => keyStore("readwrite", (store) => store.delete(KEY_SLOT)),
+  read: () =>
+    keyStore("readonly", (store, done) => {
+      const request = store.get(KEY_SLOT);
+      request.onsuccess = () => done(request.result);
+    }),
+  /** Store this tab's key unless another tab of this site stored one first (then false):
+   * one tab never replaces another's key. */
+  write: (hex) =>
+    keyStore("readwrite", (store, done) => {
+      const record = { format: STORED_KEY_FORMAT, keyPair: hex, saved: new Date().toISOString() };
+      const current = store.get(KEY_SLOT);
+      current.onsuccess = () => {
+        if (current.result !== undefined) {
+          done(false);
+          return;
+        }
+        store.add(record, KEY_SLOT).onsuccess = () => done(true);
+      };
+    }),
+  /** Delete the stored key if it is the one with modulus `n` (hex), or whatever is stored
+   * when `n` is not given (a damaged record). */
+  remove: (n = undefined) =>
+    keyStore("readwrite", (store, done) => {
+      const current = store.get(KEY_SLOT);
+      current.onsuccess = () => {
+        if (n === undefined || current.result?.keyPair?.n === n) store.delete(KEY_SLOT);
+        done(true);
+      };
+    }),
 };
+
+/** An error's message as the middle of a sentence: without its closing full stop. */
+function clause(error) {
+  return String(error?.message ?? error).replace(/\.+$/, "");
+}
 
 /** The stored key pair if there is a usable one; a damaged or unfit one is deleted. */
 async function loadStoredKey() {
@@ -646,7 +691,7 @@ async function loadStoredKey() {
   try {
     record = await storedKey.read();
   } catch (error) {
-    state.keyNote = `The key cannot be kept: ${error.message}. It lasts as long as this tab.`;
+    state.keyNote = `The key cannot be kept: ${clause(error)}. It lasts as long as this tab.`;
     return null;
   }
   if (record === undefined) return null;
@@ -693,10 +738,13 @@ async function makeKeyPair() {
   const hex = await library.keyPairToHex(keys);
   let kept = false;
   try {
-    await storedKey.write(hex);
-    kept = true;
+    kept = await storedKey.write(hex);
+    if (!kept) {
+      state.keyNote ||=
+        "Another tab of this site stored its key first, so this one lasts as long as this tab.";
+    }
   } catch (error) {
-    state.keyNote ||= `The key cannot be kept: ${error.message}. It lasts as long as this tab.`;
+    state.keyNote ||= `The key cannot be kept: ${clause(error)}. It lasts as long as this tab.`;
   }
   return { keys, kept, made: true };
 }
@@ -795,8 +843,9 @@ async function forgetKey() {
   element("forget-key").disabled = true;
   try {
     // A key still being loaded or made is waited for, so it cannot be stored after this.
-    await state.keyPair?.catch(() => {});
-    await storedKey.remove();
+    const current = await state.keyPair?.catch(() => null);
+    // Only this tab's key: another tab's stored key is not this tab's to forget.
+    await storedKey.remove(current ? current.n.toString(16) : undefined);
     state.keyPair = null;
     revokeKeyFiles();
     element("key-actions").hidden = true;

@@ -106,8 +106,8 @@ function specEncoding(spec) {
  * @param {number[][]} rowsOfInputs
  * @param {{binary?: boolean, pack?: boolean, queryId?: string,
  *   onCiphertext?: (done: number, total: number) => (Promise<void> | void)}} [options]
- *   onCiphertext is awaited after each ciphertext: a page yields to the browser there, so that a
- *   large query does not freeze its tab.
+ *   onCiphertext is awaited after each ciphertext, and with done = 0 after each row of the
+ *   encryption table: a page yields to the browser there, so that no step freezes its tab.
  * @returns {Promise<{query: Uint8Array, queryId: string, sha256: string, rows: number,
  *   layout: {slots: number, slotBits: number}, blocks: number}>}
  */
@@ -132,7 +132,12 @@ export async function encryptQuery(
   });
   const layout = layoutForKey(bitLength(key.n), slotBits, { pack });
   const blockCount = Math.ceil(encoded.length / layout.slots);
-  const masks = new MaskSource(key.n, key.hS, blockCount * features);
+  const total = blockCount * features;
+  // A page's onCiphertext also paces the table of the DJN base (done = 0 while it is made).
+  const masks =
+    onCiphertext === undefined
+      ? new MaskSource(key.n, key.hS, total)
+      : await MaskSource.create(key.n, key.hS, total, () => onCiphertext(0, total));
   const blocks = [];
   for (let start = 0; start < encoded.length; start += layout.slots) {
     const rows = encoded.slice(start, start + layout.slots);
@@ -149,7 +154,7 @@ export async function encryptQuery(
     for (const value of packed) {
       ciphertexts.push(encryptWithMask(key.n, mod(value, key.n), masks.mask()));
       if (onCiphertext !== undefined) {
-        await onCiphertext(blocks.length * features + ciphertexts.length, blockCount * features);
+        await onCiphertext(blocks.length * features + ciphertexts.length, total);
       }
     }
     blocks.push({ rows: rows.length, ciphertexts });

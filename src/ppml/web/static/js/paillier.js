@@ -31,18 +31,30 @@ export class FixedBaseTable {
    * @param {bigint} base
    * @param {bigint} modulus
    * @param {number} exponentBits
+   * @param {bigint[][]} [rows] the rows, already made by FixedBaseTable.build
    */
-  constructor(base, modulus, exponentBits) {
+  constructor(base, modulus, exponentBits, rows = undefined) {
     this.modulus = modulus;
     this.width = Math.ceil(exponentBits / 8);
-    this.rows = [];
-    let step = mod(base, modulus);
-    for (let i = 0; i < this.width; i++) {
-      const row = [1n, step];
-      for (let d = 2; d < 256; d++) row.push((row[d - 1] * step) % modulus);
-      this.rows.push(row);
-      step = (row[255] * step) % modulus; // base^(256^(i+1))
+    this.rows = rows ?? [...tableRows(base, modulus, this.width)];
+  }
+
+  /**
+   * The same table, made a row at a time with `await pause()` after each row, so that a page
+   * stays responsive (a row is 255 multiplications; a 2048-bit key's table has 128 rows).
+   * @param {bigint} base
+   * @param {bigint} modulus
+   * @param {number} exponentBits
+   * @param {() => (Promise<void> | void)} pause
+   * @returns {Promise<FixedBaseTable>}
+   */
+  static async build(base, modulus, exponentBits, pause) {
+    const rows = [];
+    for (const row of tableRows(base, modulus, Math.ceil(exponentBits / 8))) {
+      rows.push(row);
+      await pause();
     }
+    return new FixedBaseTable(base, modulus, exponentBits, rows);
   }
 
   /** base^exponent mod modulus for 0 <= exponent < 2^(8 * width). */
@@ -61,6 +73,17 @@ export class FixedBaseTable {
   }
 }
 
+/** Row i holds base^(d * 256^i) for every byte value d. */
+function* tableRows(base, modulus, width) {
+  let step = mod(base, modulus);
+  for (let i = 0; i < width; i++) {
+    const row = [1n, step];
+    for (let d = 2; d < 256; d++) row.push((row[d - 1] * step) % modulus);
+    yield row;
+    step = (row[255] * step) % modulus; // base^(256^(i+1))
+  }
+}
+
 /** Below this many encryptions, plain exponentiation of the DJN base beats building a table. */
 export const TABLE_BREAK_EVEN = 40;
 
@@ -74,15 +97,29 @@ export class MaskSource {
    * @param {bigint|null} hS the DJN base (docs/key-files.md), or null for standard randomness
    * @param {number} [expectedMasks] how many masks will be drawn (a table pays off from 40)
    */
-  constructor(n, hS, expectedMasks = 0) {
+  constructor(n, hS, expectedMasks = 0, table = undefined) {
     this.n = n;
     this.nsquare = n * n;
     this.hS = hS;
     this.exponentBits = djnExponentBits(n);
-    this.table = null;
-    if (hS !== null && expectedMasks >= TABLE_BREAK_EVEN) {
+    this.table = table ?? null;
+    if (table === undefined && hS !== null && expectedMasks >= TABLE_BREAK_EVEN) {
       this.table = new FixedBaseTable(hS, this.nsquare, this.exponentBits);
     }
+  }
+
+  /**
+   * The same source, its table (if one pays off) made with `await pause()` after each row.
+   * @param {bigint} n
+   * @param {bigint|null} hS
+   * @param {number} expectedMasks
+   * @param {() => (Promise<void> | void)} pause
+   * @returns {Promise<MaskSource>}
+   */
+  static async create(n, hS, expectedMasks, pause) {
+    if (hS === null || expectedMasks < TABLE_BREAK_EVEN) return new MaskSource(n, hS, expectedMasks);
+    const table = await FixedBaseTable.build(hS, n * n, djnExponentBits(n), pause);
+    return new MaskSource(n, hS, expectedMasks, table);
   }
 
   /** h_s^a mod n^2 for a given exponent (DJN keys). */

@@ -292,7 +292,7 @@ class StrictJsonParser {
 
   number() {
     NUMBER.lastIndex = this.at;
-    const match = NUMBER.exec(this.text);
+    const match = this.text.match(NUMBER); // sticky: it matches at lastIndex only
     if (match === null) throw this.damaged();
     const literal = match[0];
     if (literal.length > this.limits.maxNumberLength) {

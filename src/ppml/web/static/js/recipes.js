@@ -136,7 +136,7 @@ function pyFloat(text) {
     }
   }
   ascii = ascii.replace(/^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g, "");
-  const word = FLOAT_WORD.exec(ascii);
+  const word = ascii.match(FLOAT_WORD);
   if (word) return word[2].toLowerCase() === "nan" ? NaN : word[1] === "-" ? -Infinity : Infinity;
   if (!FLOAT.test(ascii)) return null;
   // Number() rounds decimal text to the nearest double, as float() does.
@@ -461,7 +461,7 @@ function strptimePattern(format) {
 
 /** datetime.strptime(text, format) for the date-only formats, or null. */
 function strptimeDate(text, format) {
-  const found = strptimePattern(format).exec(text);
+  const found = text.match(strptimePattern(format));
   // Python matches from the start and then refuses leftover text ("unconverted data").
   if (!found || found[0].length !== text.length) return null;
   const groups = found.groups;
@@ -583,19 +583,19 @@ function parseNumber(column, text, { unit = "", positive = false } = {}) {
 function laptopFields(cells) {
   const inches = parseNumber("Inches", cells.Inches, { positive: true });
   const screen = cells.ScreenResolution;
-  const resolution = RESOLUTION.exec(screen);
+  const resolution = screen.match(RESOLUTION);
   if (!resolution) throw cannotRead("ScreenResolution", screen, "a screen description ending in WxH");
   const width = digitsToInt(resolution[1]);
   const height = digitsToInt(resolution[2]);
   if (width === 0 || height === 0) throw cannotRead("ScreenResolution", screen, "a non-zero resolution");
 
   const cpuText = cells.Cpu;
-  const cpu = CPU.exec(pyStrip(cpuText));
+  const cpu = pyStrip(cpuText).match(CPU);
   if (!cpu) throw cannotRead("Cpu", cpuText, "a CPU name followed by its clock in GHz");
   const cpuName = cpu[1];
   const cpuGhz = parseNumber("Cpu", cpu[2], { positive: true });
   const family = byPrefix(cpuName, CPU_FAMILIES);
-  const model = CPU_MODEL.exec(cpuName);
+  const model = cpuName.match(CPU_MODEL);
   const isCore = family.startsWith("Intel Core") && model !== null;
   const cpuClass = CPU_CLASSES[isCore ? model[2] : ""] ?? "other";
   const generation = isCore ? digitValue([...model[1]][0]) : 0;
@@ -603,7 +603,7 @@ function laptopFields(cells) {
   const ram = parseNumber("Ram", cells.Ram, { unit: "GB", positive: true });
   const storage = { ssd_gb: 0, hdd_gb: 0, flash_gb: 0, hybrid_gb: 0 };
   for (const part of cells.Memory.split("+")) {
-    const piece = STORAGE_PART.exec(pyStrip(part));
+    const piece = pyStrip(part).match(STORAGE_PART);
     // The kind is looked up by its lower case, as ppml looks it up: a kind that matched
     // only through a non-ASCII case equivalent ("\u017fSD", "Hybr\u0131d") is no storage kind,
     // and the cell is refused like any other unreadable storage.

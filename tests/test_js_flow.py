@@ -13,14 +13,13 @@ import csv
 import hashlib
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from javascript import ROOT, node_json
 
 from ppml.crypto import KeyPolicy, generate_keypair
 from ppml.datasets import iris_csv, laptops_csv
@@ -33,7 +32,6 @@ from ppml.wire.document import jcs, load_json
 from ppml.wire.keyfile import load_private_key, save_keypair
 from ppml.wire.messages import MAX_LINE_BYTES
 
-ROOT = Path(__file__).resolve().parent.parent
 FLOW_SCRIPT = ROOT / "tests" / "js" / "flow.mjs"
 # 512 bits is a test size: ppml accepts it only under an explicit policy, with the proof required.
 TEST_POLICY = KeyPolicy(min_bits=512, require_proof=True)
@@ -41,21 +39,9 @@ ROWS = 23
 
 
 def run_node(job: dict[str, Any], folder: Path) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed; `make jstest` installs it")
     job_path = folder / f"{job['mode']}-job.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
-    completed = subprocess.run(
-        [node, str(FLOW_SCRIPT), str(job_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
-    assert completed.returncode == 0, completed.stderr
-    answer: dict[str, Any] = json.loads(completed.stdout)
+    answer: dict[str, Any] = node_json([str(FLOW_SCRIPT), str(job_path)])
     return answer
 
 
@@ -225,20 +211,10 @@ process.stdout.write(JSON.stringify(texts.map((text) => answer(bytesOf(text)))))
 def run_node_module(check: str, texts: list[bytes]) -> list[dict[str, Any]]:
     """``answer(bytes)`` of ``check``, an ES module run by node from the repository root, for
     each of ``texts``."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed; `make jstest` installs it")
-    completed = subprocess.run(
-        [node, "--input-type=module", "-e", check + ANSWER_EACH],
-        input=json.dumps([base64.b64encode(text).decode("ascii") for text in texts]),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
+    answers: list[dict[str, Any]] = node_json(
+        ["--input-type=module", "-e", check + ANSWER_EACH],
+        stdin=json.dumps([base64.b64encode(text).decode("ascii") for text in texts]),
     )
-    assert completed.returncode == 0, completed.stderr
-    answers: list[dict[str, Any]] = json.loads(completed.stdout)
     assert len(answers) == len(texts)
     return answers
 

@@ -7,13 +7,10 @@ them back byte for byte, and encrypt and decrypt under them.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
+from javascript import ROOT, node_json
 
 from ppml.crypto import KeyPolicy, PrivateKey, PublicKey
 from ppml.crypto.randomness import djn_base
@@ -25,7 +22,6 @@ from ppml.wire.keyfile import (
     public_key_document,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPORT_SCRIPT = ROOT / "tests" / "js" / "export_key.mjs"
 # 512 bits is a test size: ppml accepts it only under an explicit policy, with the proof required.
 TEST_POLICY = KeyPolicy(min_bits=512, require_proof=True)
@@ -33,19 +29,7 @@ TEST_POLICY = KeyPolicy(min_bits=512, require_proof=True)
 
 @pytest.fixture(scope="module")
 def exported() -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed; `make jstest` installs it")
-    completed = subprocess.run(
-        [node, str(EXPORT_SCRIPT), "512"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
-    assert completed.returncode == 0, completed.stderr
-    result: dict[str, Any] = json.loads(completed.stdout)
+    result: dict[str, Any] = node_json([str(EXPORT_SCRIPT), "512"], timeout=120)
     return result
 
 

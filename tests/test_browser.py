@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import itertools
 import json
 import math
@@ -29,9 +28,10 @@ from ppml.cli.main import main
 from ppml.crypto import KeyPolicy
 from ppml.datasets import laptops_csv
 from ppml.features import FeatureSpec
+from ppml.features.spec import spec_id_of
 from ppml.model.linear import LinearModel
 from ppml.model.training import train
-from ppml.wire.document import dump_document, jcs
+from ppml.wire.document import dump_document
 from ppml.wire.keyfile import (
     load_private_key,
     load_public_key,
@@ -755,8 +755,7 @@ def test_class_labels_are_shown_as_written(generic: Generic, generic_visit: Visi
 def spec_bytes(document: dict[str, object]) -> bytes:
     """A spec document with its spec_id recomputed from its content, as ppml writes it."""
     content = {k: v for k, v in document.items() if k not in ("format", "version", "spec_id")}
-    identifier = hashlib.sha256(jcs(content)).hexdigest()[:32]
-    data = dump_document({**document, "spec_id": identifier})
+    data = dump_document({**document, "spec_id": spec_id_of(content)})
     FeatureSpec.parse(data)  # ppml itself reads it: only its size makes it hostile
     return data
 

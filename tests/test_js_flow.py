@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import copy
 import csv
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -25,10 +24,11 @@ from ppml.crypto import KeyPolicy, generate_keypair
 from ppml.datasets import iris_csv, laptops_csv
 from ppml.errors import FileFormatError
 from ppml.features import FeatureSpec
+from ppml.features.spec import spec_id_of
 from ppml.model import LinearModel
 from ppml.model.training import train
 from ppml.roles import customer, server
-from ppml.wire.document import jcs, load_json
+from ppml.wire.document import load_json
 from ppml.wire.keyfile import load_private_key, save_keypair
 from ppml.wire.messages import MAX_LINE_BYTES
 
@@ -314,7 +314,7 @@ def _with_id(document: dict[str, Any], *, derive_features: bool = True) -> bytes
     if features is not None:
         document["features"] = features
     content = {k: v for k, v in document.items() if k not in ("format", "version", "spec_id")}
-    document["spec_id"] = hashlib.sha256(jcs(_as_doubles(content))).hexdigest()[:32]
+    document["spec_id"] = spec_id_of(_as_doubles(content))
     return json.dumps(document).encode("utf-8")
 
 

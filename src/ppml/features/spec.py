@@ -144,6 +144,12 @@ def _widened(low: float, high: float) -> tuple[float, float]:
     return new_low, high + span
 
 
+def spec_id_of(content: dict[str, Any]) -> str:
+    """The id of a spec with this content (every member but format, version and spec_id): the
+    first 32 hex digits of the SHA-256 of its RFC 8785 canonical form (feature-spec.md)."""
+    return hashlib.sha256(jcs(content)).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """The public description of a model's inputs (see the module docstring)."""
@@ -237,7 +243,7 @@ class FeatureSpec:
     @property
     def spec_id(self) -> str:
         """A fingerprint of the spec's content."""
-        return hashlib.sha256(jcs(self._content())).hexdigest()[:32]
+        return spec_id_of(self._content())
 
     @classmethod
     def fit(
